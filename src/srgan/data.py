@@ -1,0 +1,183 @@
+"""Training and validation data.
+
+Training samples are a pure function of ``(seed, sample_index)``: the image is
+picked from a per-epoch permutation and the crop/flip/rotation come from a
+counter-based RNG. Resuming at step ``s`` therefore only needs ``s``, and DDP
+ranks just read disjoint index ranges.
+
+Decoded images are cached in memory once (uint8), so the loader never decodes
+per sample; LR is made on the fly with MATLAB-compatible bicubic.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset, Sampler
+
+from .imresize import imresize
+
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "load_rgb", "ImageCache", "RandomCropDataset", "StepBatchSampler", "PairedImages", "to_tensor"]
+
+log = logging.getLogger(__name__)
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """All image files under ``root`` (recursive, sorted); ``root`` may be a file."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image as HxWx3 uint8 RGB, applying EXIF orientation."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return np.asarray(im.convert("RGB"))
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """HxWxC uint8 -> CxHxW float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255.0)
+
+
+class ImageCache:
+    """Every training image decoded once into memory as uint8 RGB."""
+
+    def __init__(self, roots: str | Path | Sequence[str | Path], min_size: int = 0) -> None:
+        roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+        paths = [p for r in roots for p in list_images(r)]
+        if not paths:
+            raise FileNotFoundError(f"no images found in {', '.join(map(str, roots))}")
+        self.images: list[np.ndarray] = []
+        self.paths: list[Path] = []
+        for p in paths:
+            img = load_rgb(p)
+            if min(img.shape[:2]) < min_size:
+                log.warning("skipping %s: smaller than the %d px crop", p, min_size)
+                continue
+            self.images.append(img)
+            self.paths.append(p)
+        if not self.images:
+            raise ValueError(f"no image is at least {min_size} px on its short side")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def megapixels(self) -> float:
+        return sum(i.shape[0] * i.shape[1] for i in self.images) / 1e6
+
+
+class RandomCropDataset(Dataset):
+    """Random HR crops with flips/90-degree rotations and their bicubic LR.
+
+    Index ``k`` is a global sample counter: epoch ``k // n`` uses its own
+    permutation of the ``n`` images, and the crop is drawn from an RNG seeded
+    by ``(seed, k)``. Returns ``(lr, hr)`` float tensors in [0, 1].
+    """
+
+    def __init__(self, cache: ImageCache, scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0) -> None:
+        if crop % scale:
+            raise ValueError(f"crop {crop} must be a multiple of scale {scale}")
+        self.cache, self.scale, self.crop, self.augment, self.seed = cache, scale, crop, augment, seed
+        self._perm_epoch, self._perm = -1, np.arange(0)
+
+    def __len__(self) -> int:  # one epoch; indices beyond it are valid too
+        return len(self.cache)
+
+    def _image_index(self, k: int) -> int:
+        n = len(self.cache)
+        epoch = k // n
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng((self.seed, 0x5EED, epoch)).permutation(n)
+            self._perm_epoch = epoch
+        return int(self._perm[k % n])
+
+    def sample(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The uint8 (lr, hr) crops for global sample index ``k``."""
+        img = self.cache.images[self._image_index(k)]
+        rng = np.random.default_rng((self.seed, k))
+        h, w = img.shape[:2]
+        y = int(rng.integers(0, h - self.crop + 1))
+        x = int(rng.integers(0, w - self.crop + 1))
+        hr = img[y : y + self.crop, x : x + self.crop]
+        if self.augment:
+            flip, rot = rng.integers(0, 2), int(rng.integers(0, 4))
+            if flip:
+                hr = hr[:, ::-1]
+            hr = np.rot90(hr, rot)
+        hr = np.ascontiguousarray(hr)
+        return imresize(hr, 1 / self.scale), hr
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lr, hr = self.sample(int(k))
+        return to_tensor(lr), to_tensor(hr)
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields the sample indices of steps ``start_step, start_step+1, ...``.
+
+    Step ``s`` on rank ``r`` of ``world`` reads indices
+    ``[(s*world + r)*batch, (s*world + r + 1)*batch)``: the global batch of
+    step ``s`` is the same whatever the world size.
+    """
+
+    def __init__(self, batch_size: int, start_step: int, end_step: int, rank: int = 0, world_size: int = 1) -> None:
+        self.batch_size, self.start, self.end, self.rank, self.world = batch_size, start_step, end_step, rank, world_size
+
+    def __len__(self) -> int:
+        return max(0, self.end - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for s in range(self.start, self.end):
+            first = (s * self.world + self.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+
+
+class PairedImages:
+    """A benchmark folder: ``HR/`` and ``LR/`` with matching names, or HR only
+    (LR is then made with MATLAB-compatible bicubic after cropping HR to a
+    multiple of ``scale``). ``root`` may also be a plain folder of HR images.
+    """
+
+    def __init__(self, root: str | Path, scale: int) -> None:
+        root = Path(root)
+        self.root, self.scale = root, scale
+        self.name = root.parent.name if root.name.lower().startswith("x") and root.name[1:].isdigit() else root.name
+        hr_dir = root / "HR" if (root / "HR").is_dir() else root
+        lr_dir = root / "LR" if (root / "LR").is_dir() else None
+        self.hr_paths = list_images(hr_dir)
+        if not self.hr_paths:
+            raise FileNotFoundError(f"no HR images in {hr_dir}")
+        self.lr_dir = lr_dir
+
+    def __len__(self) -> int:
+        return len(self.hr_paths)
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        for hr_path in self.hr_paths:
+            hr = _load_keep_gray(hr_path)
+            if self.lr_dir is not None:
+                lr = _load_keep_gray(self.lr_dir / hr_path.name)
+                if (lr.shape[0] * self.scale, lr.shape[1] * self.scale) != hr.shape[:2]:
+                    raise ValueError(f"{hr_path.name}: LR {lr.shape[:2]} x{self.scale} != HR {hr.shape[:2]}")
+            else:
+                h, w = (d - d % self.scale for d in hr.shape[:2])
+                hr = hr[:h, :w]
+                lr = imresize(hr, 1 / self.scale)
+            yield hr_path.stem, lr, hr
+
+
+def _load_keep_gray(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return np.asarray(im.convert("L" if im.mode in ("L", "I;16", "I", "1") else "RGB"))

@@ -1,0 +1,78 @@
+"""SRResNet generator (Ledig et al., CVPR 2017, Fig. 4, top).
+
+The same network is called SRResNet when trained on a pixel loss and the SRGAN
+generator when trained with the perceptual loss of Eq. (3).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["ResidualBlock", "UpsampleBlock", "Generator"]
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 - BN - PReLU - conv3x3 - BN, plus the identity (Sec. 2.2)."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.prelu = nn.PReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.prelu(self.bn1(self.conv1(x)))
+        return x + self.bn2(self.conv2(r))
+
+
+class UpsampleBlock(nn.Module):
+    """conv3x3 (C -> 4C), PixelShuffle(2), PReLU: one x2 step (Shi et al. 2016)."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels * 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.prelu = nn.PReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.prelu(self.shuffle(self.conv(x)))
+
+
+class Generator(nn.Module):
+    """SRResNet: head (9x9 conv + PReLU), B residual blocks, conv-BN with a
+    global skip, log2(scale) upsampling blocks and a 9x9 output conv.
+
+    Input and output are RGB in [0, 1] (output is not clamped during training).
+    ``num_blocks=16`` is the paper's default; the spec's recipe uses 5.
+    """
+
+    def __init__(self, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
+        super().__init__()
+        if scale not in (2, 4, 8):
+            raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+        self.scale = scale
+        self.num_blocks = num_blocks
+        self.channels = channels
+        self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
+        self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(num_blocks)])
+        self.body_end = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
+        self.upsample = nn.Sequential(*[UpsampleBlock(channels) for _ in range(int(math.log2(scale)))])
+        self.tail = nn.Conv2d(channels, 3, 9, padding=4)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """LR-resolution trunk: head, residual body and the global skip."""
+        h = self.head(x)
+        return h + self.body_end(self.body(h))
+
+    def reconstruct(self, f: torch.Tensor) -> torch.Tensor:
+        """Upsampling tail: trunk features -> HR image."""
+        return self.tail(self.upsample(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(self.features(x))

@@ -1,0 +1,190 @@
+"""Training configuration: nested dataclasses loaded from YAML with strict keys.
+
+Unknown keys, wrong types and bad values raise :class:`ConfigError` with the
+offending dotted path (and a suggestion for typos), never a silent default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid."""
+
+
+@dataclass
+class ModelConfig:
+    scale: int = 4
+    num_blocks: int = 16
+    channels: int = 64
+
+    def validate(self) -> None:
+        _check(self.scale in (2, 4, 8), "model.scale", "must be 2, 4 or 8")
+        _check(self.num_blocks >= 1, "model.num_blocks", "must be >= 1")
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=list)
+    val: str | None = None
+    crop: int = 96
+    batch_size: int = 16
+    num_workers: int = 0
+    augment: bool = True
+
+    def validate(self) -> None:
+        _check(len(self.train) > 0, "data.train", "needs at least one folder of HR images")
+        _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)  # the spec's Adam betas
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | step | cosine
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    grad_clip: float | None = None
+
+    def validate(self) -> None:
+        _check(self.schedule in ("constant", "step", "cosine"), "optim.schedule", "must be constant, step or cosine")
+        _check(self.lr > 0, "optim.lr", "must be positive")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "must be two numbers in [0, 1)")
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "mse"  # mse | l1
+    pixel_weight: float = 1.0
+
+    def validate(self) -> None:
+        _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
+
+
+@dataclass
+class TrainConfig:
+    name: str = "srresnet"
+    stage: str = "srresnet"
+    out_dir: str = "runs/srresnet"
+    seed: int = 0
+    steps: int = 1000
+    log_every: int = 50
+    val_every: int = 500
+    ckpt_every: int = 500
+    keep_checkpoints: int = 3
+    ema_decay: float | None = 0.999
+    channels_last: bool = True
+    threads: int | None = None
+    device: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def validate(self) -> None:
+        _check(self.stage in ("srresnet",), "stage", "must be srresnet")
+        _check(self.steps > 0, "steps", "must be positive")
+        _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
+        _check(self.data.crop % self.model.scale == 0, "data.crop", f"must be a multiple of model.scale ({self.model.scale})")
+        for sub in (self.model, self.data, self.optim, self.loss):
+            sub.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin in (list, tuple):
+        if isinstance(value, (str, int, float)) and origin is list:
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        items = [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+        return tp(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: Any, data: Any, prefix: str = "") -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(names)})"
+            raise ConfigError(f"unknown config key '{path}'{hint}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings (values parsed as YAML) to a raw config dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value")
+        key, text = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(text)
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, raw: dict | None = None) -> TrainConfig:
+    """Read a YAML file (or a raw dict), apply overrides, build and validate."""
+    data: dict[str, Any] = dict(raw or {})
+    if path is not None:
+        text = Path(path).read_text()
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        data = loaded
+    data = apply_overrides(data, overrides or [])
+    cfg = _build(TrainConfig, data)
+    cfg.validate()
+    return cfg
