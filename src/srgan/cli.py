@@ -1,9 +1,212 @@
-"""The ``srgan`` command line."""
+"""The ``srgan`` command line: upscale, evaluate, models, demo, train.
+
+Exit codes: 0 success; 1 some inputs failed (each reported on one line);
+2 bad usage, a missing model or an unusable configuration.
+"""
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("srgan")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _error(msg: str) -> None:
+    print(f"srgan: error: {msg}", file=sys.stderr)
+
+
+# --- upscale ----------------------------------------------------------------------------
+
+def _expand_inputs(items: list[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for files, folders (recursive) and globs."""
+    from .data import list_images
+
+    out: list[tuple[Path, Path]] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += [(f, f.relative_to(p)) for f in list_images(p)]
+        elif p.exists():
+            out.append((p, Path(p.name)))
+        else:
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                out.append((p, Path(p.name)))  # reported as missing when read
+            out += [(Path(m), Path(Path(m).name)) for m in matches if Path(m).is_file()]
+    return out
+
+
+def _output_path(src: Path, rel: Path, out: Path, single_file_target: bool, fmt: str | None, has_alpha_hint: bool) -> Path:
+    if single_file_target:
+        return out
+    ext = f".{fmt}" if fmt else src.suffix.lower()
+    if ext not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
+        ext = ".png"
+    return out / rel.parent / f"{rel.stem}{ext}"
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .api import from_pretrained
+    from .image_io import ImageError, read_image, write_image
+
+    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None)
+    inputs = _expand_inputs(args.inputs)
+    out = Path(args.output)
+    single = len(inputs) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp") and not out.is_dir()
+    failed = 0
+    bar = tqdm(inputs, disable=args.quiet or len(inputs) < 2, unit="img", desc=f"{model.name} x{model.scale}")
+    for src, rel in bar:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                img = read_image(src, max_pixels=args.max_pixels)
+            for w in caught:
+                print(f"srgan: warning: {src}: {w.message}", file=sys.stderr)
+            dst = _output_path(src, rel, out, single, args.format, img.alpha is not None)
+            if dst.suffix.lower() in (".jpg", ".jpeg") and img.alpha is not None:
+                dst = dst.with_suffix(".png")
+            if dst.resolve() == src.resolve():
+                raise ImageError(f"{dst}: output would replace its own input")
+            if dst.exists() and not args.overwrite:
+                raise ImageError(f"{dst}: already exists (use --overwrite to replace it)")
+            if args.max_output_pixels and img.size[0] * img.size[1] * model.scale**2 > args.max_output_pixels:
+                raise ImageError(f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over --max-output-pixels")
+            sr = model.upscale_data(img)
+            if img.bit_depth == 16 and dst.suffix.lower() != ".png":
+                print(f"srgan: warning: {src}: 16-bit input written as 8-bit {dst.suffix}; use --format png to keep 16 bits", file=sys.stderr)
+            write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
+            if args.compare:
+                _write_upscale_comparison(img, sr, model, dst.with_name(f"{dst.stem}_compare.png"))
+            if not args.quiet and len(inputs) < 2:
+                print(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})")
+        except ImageError as exc:
+            failed += 1
+            bar.clear()
+            _error(str(exc))
+    if failed:
+        _error(f"{failed} of {len(inputs)} inputs failed")
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _write_upscale_comparison(img, sr, model, path: Path) -> None:
+    """LR (nearest) | bicubic | model, at the output size."""
+    import numpy as np
+
+    from .figures import nearest_upscale, side_by_side
+    from .imresize import imresize
+
+    lr = img.color[..., 0] if img.is_gray else img.color
+    panels = [("input (nearest)", nearest_upscale(lr, model.scale)),
+              ("bicubic", np.clip(imresize(lr.astype(np.float64), model.scale), 0, 1)),
+              (f"{model.name}", sr.color[..., 0] if sr.is_gray else sr.color)]
+    side_by_side(panels, path, title=f"x{model.scale} upscaling")
+
+
+# --- evaluate ---------------------------------------------------------------------------
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .api import from_pretrained
+    from .evaluate import bicubic_method, format_markdown, model_method, write_reports, evaluate_set
+    from .figures import nearest_upscale, side_by_side
+
+    models = [from_pretrained(m, device=args.device, allow_pickle=args.allow_pickle) for m in args.model]
+    scales = {m.scale for m in models}
+    if args.scale and scales - {args.scale}:
+        raise CLIError(f"--scale {args.scale} does not match the models' scales {sorted(scales)}")
+    if len(scales) > 1:
+        raise CLIError(f"models have different scales {sorted(scales)}; evaluate them separately")
+    scale = args.scale or (scales.pop() if scales else 4)
+    methods = [bicubic_method(scale)]
+    names = set()
+    for spec, m in zip(args.model, models):
+        name = m.name if m.name not in names else spec
+        names.add(name)
+        methods.append(model_method(name, m))
+    results = []
+    for root in args.datasets:
+        fig_dir = Path(args.out) / "figures" / Path(root).name if args.save_figures else None
+
+        def figure(name, lr, hr, outputs, metrics, fig_dir=fig_dir):
+            if fig_dir is None:
+                return
+            panels = [("original (HR)", hr), ("LR (nearest)", nearest_upscale(lr, scale))]
+            panels += [(f"{m}\nMSE {metrics[m]['mse']:.5f}  PSNR {metrics[m]['psnr']:.2f} dB", sr) for m, sr in outputs.items()]
+            side_by_side(panels, fig_dir / f"{name}.png", title=f"{name} x{scale}")
+
+        if not Path(root).exists():
+            raise CLIError(f"benchmark folder {root} does not exist")
+        results.append(evaluate_set(root, scale, methods, figure))
+    print(format_markdown(results))
+    if args.out:
+        for p in write_reports(results, args.out, tuple(args.formats.split(","))):
+            print(f"wrote {p}")
+    return EXIT_OK
+
+
+# --- models / demo / train --------------------------------------------------------------
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .hub import count_parameters, load_generator, packaged_models
+
+    rows = []
+    for name, path in packaged_models().items():
+        g, cfg = load_generator(path)
+        bench = cfg.get("metrics", {})
+        score = "  ".join(f"{k} {v['psnr']:.2f}/{v['ssim']:.4f}" for k, v in bench.items()) or "not measured"
+        rows.append(f"{name:<16} SRResNet B={g.num_blocks:<3} x{g.scale}  {count_parameters(g):>9,} params  {score}")
+    if not rows:
+        print("no packaged models installed")
+        return EXIT_OK
+    print("name             architecture       params          benchmarks (PSNR/SSIM, Y, shave=scale)")
+    print("\n".join(rows))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Make a real LR photo by x4 MATLAB-bicubic downscaling, upscale it and compare with the original."""
+    import matplotlib.cbook
+    import numpy as np
+
+    from .api import from_pretrained
+    from .figures import side_by_side
+    from .image_io import ImageData, read_image, write_image
+    from .imresize import imresize
+    from .metrics import evaluate_pair
+
+    model = from_pretrained(args.model, device=args.device)
+    src = args.image or matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    hr8 = np.clip(np.floor(read_image(src).color * 255 + 0.5), 0, 255).astype(np.uint8)
+    s = model.scale
+    hr8 = hr8[: hr8.shape[0] - hr8.shape[0] % s, : hr8.shape[1] - hr8.shape[1] % s]
+    if hr8.shape[2] == 1:
+        hr8 = hr8[..., 0]
+    lr8 = imresize(hr8, 1 / s)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    bic, sr = imresize(lr8, s), model.upscale(lr8)
+    mb, ms = evaluate_pair(bic, hr8, s), evaluate_pair(sr, hr8, s)
+    as_data = lambda a: ImageData((a[..., None] if a.ndim == 2 else a).astype(np.float32) / 255.0)
+    for name, arr in (("input_lr.png", lr8), ("bicubic.png", bic), (f"{model.name}.png", sr)):
+        write_image(out / name, as_data(arr), overwrite=True)
+    side_by_side([("original", hr8), (f"bicubic\nPSNR {mb['psnr']:.2f} dB  SSIM {mb['ssim']:.3f}", bic), (f"{model.name}\nPSNR {ms['psnr']:.2f} dB  SSIM {ms['ssim']:.3f}", sr)],
+                 out / "comparison.png", title=f"x{s} super-resolution of a {lr8.shape[1]}x{lr8.shape[0]} input")
+    print(f"bicubic: PSNR {mb['psnr']:.2f} dB  SSIM {mb['ssim']:.4f}")
+    print(f"{model.name}: PSNR {ms['psnr']:.2f} dB  SSIM {ms['ssim']:.4f}")
+    print(f"wrote {out / 'comparison.png'}")
+    return EXIT_OK
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -12,25 +215,116 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     trainer = Trainer(cfg, resume=args.resume)
     trainer.fit(progress=not args.no_progress)
-    return 0
+    return EXIT_OK
 
+
+def _cmd_export_weights(args: argparse.Namespace) -> int:
+    """Write the (EMA) generator of a training run's newest checkpoint as a shippable safetensors model."""
+    import json
+
+    from .hub import save_generator
+    from .models import Generator
+    from .train.checkpoint import load_latest_checkpoint
+
+    found = load_latest_checkpoint(Path(args.run) / "checkpoints")
+    if found is None:
+        raise CLIError(f"no readable checkpoint in {args.run}/checkpoints")
+    state, path = found
+    cfg = json.loads(state["config"])
+    m = cfg["model"]
+    g = Generator(m["scale"], m["num_blocks"], m["channels"])
+    weights = state["ema"]["module"] if state.get("ema") and not args.no_ema else state["stage"]["generator"]
+    g.load_state_dict(weights)
+    extra = {"name": Path(args.output).stem, "training": {"recipe": cfg, "steps": state["step"], "ema": bool(state.get("ema")) and not args.no_ema}}
+    save_generator(g, args.output, extra)
+    print(f"wrote {args.output} from {path} (step {state['step']})")
+    return EXIT_OK
+
+
+# --- parser -----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="srgan", description=__doc__)
+    from .hub import DEFAULT_MODEL
+    from .image_io import DEFAULT_MAX_PIXELS
+
+    p = argparse.ArgumentParser(prog="srgan", description="Single-image super-resolution with SRResNet/SRGAN (Ledig et al. 2017).")
+    p.add_argument("--version", action="version", version=f"srgan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+        sp.add_argument("--allow-pickle", action="store_true", help="allow .pth/.pt weights (loaded with weights_only=True)")
+
+    u = sub.add_parser("upscale", help="upscale image files, folders or globs")
+    u.add_argument("inputs", nargs="+", metavar="INPUT")
+    u.add_argument("-o", "--output", required=True, help="output folder (or a file name for a single input)")
+    u.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"packaged model name or weight file (default {DEFAULT_MODEL})")
+    model_args(u)
+    u.add_argument("--half", action="store_true", help="fp16 inference (GPU only)")
+    u.add_argument("--tile", type=int, default=512, help="LR tile side for bounded memory; 0 = whole image (default 512; the result is identical)")
+    u.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)")
+    u.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    u.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    u.add_argument("--compare", action="store_true", help="also write <name>_compare.png: input | bicubic | model")
+    u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse inputs larger than this (default {DEFAULT_MAX_PIXELS:,})")
+    u.add_argument("--max-output-pixels", type=int, default=0, help="refuse outputs larger than this (default: no limit)")
+    u.add_argument("-q", "--quiet", action="store_true")
+    u.set_defaults(func=_cmd_upscale)
+
+    e = sub.add_parser("evaluate", help="PSNR/SSIM/MSE of bicubic and models on benchmark folders")
+    e.add_argument("datasets", nargs="+", metavar="DATASET", help="folder with HR/ and LR/ (or HR only, or a Set folder holding x2/x4)")
+    e.add_argument("-m", "--model", action="append", default=[], help="packaged name or weight file; repeatable (bicubic is always included)")
+    e.add_argument("--scale", type=int, help="scale when no model is given (default: the models' scale, else 4)")
+    e.add_argument("-o", "--out", help="folder for results.md/.csv/.json and figures")
+    e.add_argument("--formats", default="md,csv,json")
+    e.add_argument("--save-figures", action="store_true", help="write original | LR | bicubic | model figures per image (needs --out)")
+    model_args(e)
+    e.set_defaults(func=_cmd_evaluate)
+
+    m = sub.add_parser("models", help="list packaged models")
+    m.set_defaults(func=_cmd_models)
+
+    d = sub.add_parser("demo", help="downscale a sample photo, upscale it and write a comparison with the original")
+    d.add_argument("-o", "--output", default="srgan-demo")
+    d.add_argument("-m", "--model", default=DEFAULT_MODEL)
+    d.add_argument("--image", help="use this photo instead of the bundled sample")
+    d.add_argument("--device", default="auto")
+    d.set_defaults(func=_cmd_demo)
+
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True)
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4")
-    t.add_argument("--resume", action="store_true")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    x = sub.add_parser("export-weights", help="write a training run's generator as a safetensors model")
+    x.add_argument("run", help="training run folder (out_dir)")
+    x.add_argument("output", help="destination .safetensors")
+    x.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    x.set_defaults(func=_cmd_export_weights)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if getattr(args, "save_figures", False) and not args.out:
+        _error("--save-figures needs --out")
+        return EXIT_USAGE
+    from .hub import ModelFileError
+    from .image_io import ImageError
+    from .train.config import ConfigError
+
+    try:
+        return args.func(args)
+    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _error(msg)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
 
 
 if __name__ == "__main__":

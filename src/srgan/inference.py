@@ -1,12 +1,15 @@
-"""Running a generator on whole images: exact overlap tiling, devices, dtype.
+"""Running a generator on whole images: exact two-level tiling, devices, dtype.
 
-A tile is processed with ``pad`` LR pixels of real context on each side; when
-``pad`` is at least the network's receptive-field radius the tiled output is
-identical (up to float rounding) to the untiled one.
+The SRResNet trunk (head + residual body) runs at LR resolution, where
+activations are small, so it takes large tiles. The upsampling tail works at
+2x/4x resolution but sees only a few LR pixels, so it runs on small sub-tiles.
+Each part gets exactly the context its receptive field needs, so the tiled
+result equals the untiled one up to float rounding, at a few % extra cost.
 """
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -14,61 +17,76 @@ from torch import nn
 
 from .models import Generator
 
-__all__ = ["receptive_radius", "resolve_device", "upscale_tensor", "upscale_array"]
+__all__ = ["trunk_radius", "tail_radius", "resolve_device", "upscale_tensor", "upscale_array"]
 
 
-def receptive_radius(model: nn.Module) -> int:
-    """Receptive-field radius of a :class:`Generator` in LR pixels (rounded up)."""
-    if not isinstance(model, Generator):
-        return 48
-    r = 4 + 2 * model.num_blocks + 1  # head 9x9, two 3x3 per block, body_end 3x3
-    r += sum(1 / 2**i for i in range(len(model.upsample)))  # 3x3 conv at 1x, 2x, 4x...
-    r += 4 / model.scale  # 9x9 output conv at HR resolution
-    return math.ceil(r)
+def trunk_radius(model: Generator) -> int:
+    """LR pixels of context that the trunk needs: 9x9 head, two 3x3 per block, one 3x3."""
+    return 4 + 2 * model.num_blocks + 1
+
+
+def tail_radius(model: Generator) -> int:
+    """LR pixels of context for the tail (3x3 convs at 1x, 2x, ... and the 9x9 at HR), plus one for sub-pixel alignment."""
+    r = sum(1 / 2**i for i in range(len(model.upsample))) + 4 / model.scale
+    return math.ceil(r) + 1
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; an unavailable explicit choice is an error."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but CUDA is not available")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError("--device mps requested but MPS is not available")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available")
+    if device == "mps" and not has_mps:
+        raise RuntimeError("--device mps was requested but MPS is not available")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise RuntimeError(f"unknown device '{device}' (use auto, cpu, cuda or mps)")
     return torch.device(device)
 
 
-@torch.inference_mode()
-def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = 256, pad: int | None = None) -> torch.Tensor:
-    """Upscale a (N, 3, H, W) float tensor in [0, 1]; returns it clamped to [0, 1].
+def _spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
+    for a in range(start, stop, size):
+        yield a, min(a + size, stop)
 
-    ``tile`` is the tile side in LR pixels (None or 0: whole image at once).
+
+@torch.inference_mode()
+def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = 512, tail_tile: int = 128) -> torch.Tensor:
+    """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
+
+    ``tile``: trunk tile side in LR pixels (None/0: whole image). ``tail_tile``:
+    sub-tile side for the upsampling tail. Models other than :class:`Generator`
+    run untiled.
     """
     n, c, h, w = x.shape
-    if pad is None:
-        pad = receptive_radius(model)
-    if not tile or (h <= tile and w <= tile):
+    if not isinstance(model, Generator):
         return model(x).clamp_(0, 1)
+    tile = tile or max(h, w)
+    tail_tile = min(tail_tile or tile, tile)
+    rb, rt = trunk_radius(model), tail_radius(model)
     out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device)
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ya, xa = max(y0 - pad, 0), max(x0 - pad, 0)
-            yb, xb = min(y1 + pad, h), min(x1 + pad, w)
-            sr = model(x[:, :, ya:yb, xa:xb])
-            oy, ox = (y0 - ya) * scale, (x0 - xa) * scale
-            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[:, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale]
+    for y0, y1 in _spans(0, h, tile):
+        for x0, x1 in _spans(0, w, tile):
+            # features are needed on the tile grown by the tail's radius ...
+            fy0, fy1, fx0, fx1 = max(y0 - rt, 0), min(y1 + rt, h), max(x0 - rt, 0), min(x1 + rt, w)
+            # ... and are exact there when the trunk sees its own radius beyond that
+            iy0, iy1, ix0, ix1 = max(fy0 - rb, 0), min(fy1 + rb, h), max(fx0 - rb, 0), min(fx1 + rb, w)
+            feats = model.features(x[:, :, iy0:iy1, ix0:ix1])[:, :, fy0 - iy0 : fy1 - iy0, fx0 - ix0 : fx1 - ix0]
+            for sy0, sy1 in _spans(y0, y1, tail_tile):
+                for sx0, sx1 in _spans(x0, x1, tail_tile):
+                    ty0, ty1, tx0, tx1 = max(sy0 - rt, fy0), min(sy1 + rt, fy1), max(sx0 - rt, fx0), min(sx1 + rt, fx1)
+                    sr = model.reconstruct(feats[:, :, ty0 - fy0 : ty1 - fy0, tx0 - fx0 : tx1 - fx0])
+                    oy, ox = (sy0 - ty0) * scale, (sx0 - tx0) * scale
+                    out[:, :, sy0 * scale : sy1 * scale, sx0 * scale : sx1 * scale] = sr[:, :, oy : oy + (sy1 - sy0) * scale, ox : ox + (sx1 - sx0) * scale]
     return out.clamp_(0, 1)
 
 
-def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | None = 256, device: torch.device | str = "cpu", channels_last: bool = True) -> np.ndarray:
-    """Upscale an HxWx3 (or HxW) uint8 array; returns float32 HxWx3 in [0, 1]."""
+def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | None = 512, device: torch.device | str = "cpu", channels_last: bool = True, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """Upscale an HxWx3 (or HxW) array (uint8, or float in [0, 1]); returns float32 HxWx3 in [0, 1]."""
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255.0)[None].to(device)
+    arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None].to(device=device, dtype=dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = upscale_tensor(model, x, scale, tile)

@@ -1,0 +1,101 @@
+"""The Python API: ``srgan.from_pretrained(name).upscale(image)``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .hub import DEFAULT_MODEL, load_generator
+from .image_io import ImageData, from_pil, to_pil
+from .imresize import imresize
+from .inference import resolve_device, upscale_array
+from .models import Generator
+
+__all__ = ["SRModel", "from_pretrained"]
+
+ImageLike = Union[Image.Image, np.ndarray, ImageData]
+
+
+class SRModel:
+    """A loaded generator plus everything needed to upscale real images.
+
+    Colour goes through the network; alpha is upscaled separately with
+    MATLAB-compatible bicubic; gray images are upscaled as RGB and returned
+    gray; 16-bit and float inputs keep their precision in and out.
+    """
+
+    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512) -> None:
+        self.device = resolve_device(device)
+        if half and self.device.type == "cpu":
+            raise ValueError("--half needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate")
+        self.dtype = torch.float16 if half else torch.float32
+        self.generator = generator.eval().to(device=self.device, dtype=self.dtype)
+        self.channels_last = True
+        if self.channels_last:
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+        self.config = dict(config or {})
+        self.scale = generator.scale
+        self.tile = tile
+        self.name = self.config.get("name", "srresnet")
+
+    def __repr__(self) -> str:
+        return f"SRModel(name={self.name!r}, scale={self.scale}, blocks={self.generator.num_blocks}, device={self.device})"
+
+    def upscale_data(self, img: ImageData) -> ImageData:
+        """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
+        color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype)
+        if img.is_gray:
+            color = color.mean(axis=2, keepdims=True)
+        alpha = None
+        if img.alpha is not None:
+            alpha = np.clip(imresize(img.alpha.astype(np.float64), self.scale), 0, 1).astype(np.float32)
+        return img.with_pixels(color, alpha)
+
+    def upscale(self, image: ImageLike) -> ImageLike:
+        """Upscale a PIL image, a numpy array (HxW, HxWx3, HxWx4; uint8, uint16 or float in [0, 1]) or an :class:`ImageData`; returns the same kind."""
+        if isinstance(image, ImageData):
+            return self.upscale_data(image)
+        if isinstance(image, Image.Image):
+            out = self.upscale_data(from_pil(image))
+            return to_pil(out)
+        if isinstance(image, np.ndarray):
+            return self._upscale_array(image)
+        raise TypeError(f"cannot upscale a {type(image).__name__}; pass a PIL.Image or a numpy array")
+
+    def _upscale_array(self, arr: np.ndarray) -> np.ndarray:
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"expected HxW, HxWx1, HxWx3 or HxWx4, got shape {arr.shape}")
+        if arr.dtype == np.uint8:
+            hi = 255.0
+        elif arr.dtype == np.uint16:
+            hi = 65535.0
+        elif np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all():
+                raise ValueError("input contains NaN or infinity")
+            if arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
+                raise ValueError("float input must be in [0, 1]")
+            hi = 1.0
+        else:
+            raise ValueError(f"unsupported dtype {arr.dtype} (use uint8, uint16 or float in [0, 1])")
+        x = arr.astype(np.float32) / hi
+        squeeze = x.ndim == 2
+        if squeeze:
+            x = x[..., None]
+        alpha = x[..., 3] if x.shape[2] == 4 else None
+        data = ImageData(np.ascontiguousarray(x[..., :3] if x.shape[2] >= 3 else x), alpha)
+        out = self.upscale_data(data)
+        y = out.color if out.alpha is None else np.concatenate([out.color, out.alpha[..., None]], axis=2)
+        if squeeze:
+            y = y[..., 0]
+        if hi == 1.0:
+            return y.astype(arr.dtype)
+        return np.clip(np.floor(y.astype(np.float64) * hi + 0.5), 0, hi).astype(arr.dtype)
+
+
+def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512) -> SRModel:
+    """Load a packaged model by name (see ``srgan models``) or a weight file."""
+    generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
+    return SRModel(generator, cfg, device=device, half=half, tile=tile)

@@ -1,0 +1,122 @@
+"""Benchmark evaluation: bicubic and models on HR/LR folders, tables and figures."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data import PairedImages
+from .imresize import imresize
+from .metrics import evaluate_pair
+
+__all__ = ["Method", "bicubic_method", "model_method", "SetResult", "evaluate_set", "format_markdown", "write_reports", "find_benchmark_dir"]
+
+Upscaler = Callable[[np.ndarray], np.ndarray]  # uint8 LR (HxW or HxWx3) -> uint8 SR of the same kind
+
+
+@dataclass
+class Method:
+    name: str
+    upscale: Upscaler
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(x * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def bicubic_method(scale: int) -> Method:
+    """MATLAB-compatible bicubic upscaling: the field's baseline."""
+    return Method("bicubic", lambda lr: imresize(lr, scale))
+
+
+def model_method(name: str, model) -> Method:
+    """A loaded :class:`srgan.SRModel` as an evaluation method (8-bit output, like a saved PNG)."""
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        out = model.upscale(lr)  # uint8 in, uint8 out; gray stays gray
+        return out
+
+    return Method(name, run)
+
+
+@dataclass
+class SetResult:
+    set_name: str
+    scale: int
+    per_image: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # method -> image -> metrics
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def mean(self, method: str) -> dict[str, float]:
+        rows = list(self.per_image[method].values())
+        return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}
+
+    @property
+    def methods(self) -> list[str]:
+        return list(self.per_image)
+
+
+def find_benchmark_dir(path: str | Path, scale: int) -> Path:
+    """Accept ``Set5/x4``, or ``Set5`` holding an ``x4`` folder, or a plain HR folder."""
+    p = Path(path)
+    return p / f"x{scale}" if (p / f"x{scale}").is_dir() else p
+
+
+def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None) -> SetResult:
+    """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale)."""
+    pairs = PairedImages(find_benchmark_dir(root, scale), scale)
+    result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
+    for name, lr, hr in pairs:
+        outputs = {}
+        for m in methods:
+            t = time.perf_counter()
+            sr = m.upscale(lr)
+            result.seconds[m.name] += time.perf_counter() - t
+            outputs[m.name] = sr
+            result.per_image[m.name][name] = evaluate_pair(sr, hr, scale)
+        if on_image:
+            on_image(name, lr, hr, outputs, {m: result.per_image[m][name] for m in outputs})
+    return result
+
+
+def format_markdown(results: list[SetResult]) -> str:
+    """One Markdown table per set: method, PSNR, SSIM, MSE."""
+    lines = []
+    for r in results:
+        lines += [f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})", "",
+                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) |", "|---|---:|---:|---:|"]
+        for m in r.methods:
+            s = r.mean(m)
+            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+    """Write ``results.{md,csv,json}`` (means and per-image values)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "md" in formats:
+        written.append(out / "results.md")
+        written[-1].write_text(format_markdown(results))
+    if "csv" in formats:
+        written.append(out / "results.csv")
+        with written[-1].open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["set", "scale", "method", "image", "psnr", "ssim", "mse"])
+            for r in results:
+                for m in r.methods:
+                    for img, s in r.per_image[m].items():
+                        w.writerow([r.set_name, r.scale, m, img, f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}"])
+                    s = r.mean(m)
+                    w.writerow([r.set_name, r.scale, m, "mean", f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}"])
+    if "json" in formats:
+        written.append(out / "results.json")
+        data = [{"set": r.set_name, "scale": r.scale, "methods": {m: {"mean": r.mean(m), "seconds": r.seconds[m], "images": r.per_image[m]} for m in r.methods}} for r in results]
+        written[-1].write_text(json.dumps(data, indent=2))
+    return written

@@ -1,0 +1,36 @@
+"""Figures: the spec's side-by-side comparisons and training curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["side_by_side", "nearest_upscale"]
+
+
+def nearest_upscale(img: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
+
+
+def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: str | None = None) -> Path:
+    """Save labelled panels in one row (e.g. original | LR (nearest) | bicubic | model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, w = panels[0][1].shape[:2]
+    width = 4.0 * len(panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.0 * h / w + 0.6), squeeze=False)
+    for ax, (label, img) in zip(axes[0], panels):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,262 @@
+"""Reading and writing real-world images without losing anything.
+
+:func:`read_image` gives an :class:`ImageData`: float32 colour in [0, 1]
+(RGB, or a single gray plane), an optional alpha plane, the bit depth (8 or 16),
+the ICC profile and EXIF (orientation already applied). :func:`write_image`
+writes one back in the same kind: gray stays gray, 16-bit PNG stays 16-bit,
+alpha and ICC are kept. Every failure is an :class:`ImageError` with a
+one-line message meant for the user.
+"""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import png
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageError", "ImageData", "read_image", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS"]
+
+DEFAULT_MAX_PIXELS = 64_000_000  # input pixels; Pillow's own bomb guard is separate
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageError(ValueError):
+    """An input or output image problem, with a message fit for the user."""
+
+
+@dataclass
+class ImageData:
+    """Decoded image. ``color`` is HxWx3 (RGB) or HxWx1 (gray) float32 in [0, 1]."""
+
+    color: np.ndarray
+    alpha: np.ndarray | None = None  # HxW float32 in [0, 1]
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    text: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_gray(self) -> bool:
+        return self.color.shape[2] == 1
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)"""
+        return self.color.shape[1], self.color.shape[0]
+
+    def with_pixels(self, color: np.ndarray, alpha: np.ndarray | None) -> "ImageData":
+        return replace(self, color=color, alpha=alpha)
+
+
+def _png_bit_depth(head: bytes) -> int | None:
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def _read_png16(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    width, height, rows, info = png.Reader(bytes=data).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
+    if info["bitdepth"] != 16:
+        arr = (arr.astype(np.float64) * 65535 / (2 ** info["bitdepth"] - 1)).round().astype(np.uint16)
+    color = arr[..., :3] if planes >= 3 else arr[..., :1]
+    alpha = arr[..., -1] if planes in (2, 4) else None
+    return color, alpha
+
+
+def from_pil(im: Image.Image) -> ImageData:
+    """Convert a Pillow image (any mode) to :class:`ImageData`; EXIF orientation is applied."""
+    if getattr(im, "n_frames", 1) > 1:
+        warnings.warn("animated image: only the first frame is used", stacklevel=2)
+        im.seek(0)
+    icc = im.info.get("icc_profile")
+    im = ImageOps.exif_transpose(im)
+    exif = im.getexif().tobytes() if len(im.getexif()) else None
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+        icc = None if mode == "CMYK" else icc  # a CMYK profile does not describe the RGB result
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode == "RGBa":
+        im = im.convert("RGBA")
+    elif mode == "RGBX":
+        im = im.convert("RGB")
+    mode, depth = im.mode, 8
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        color, alpha, depth = (np.clip(arr, 0, 65535) / 65535.0)[..., None], None, 16
+    elif mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ImageError("floating-point image contains NaN or infinity")
+        hi = 1.0 if arr.max(initial=0) <= 1.0 else 255.0 if arr.max() <= 255 else 65535.0
+        color, alpha, depth = np.clip(arr / hi, 0, 1)[..., None], None, 16
+    elif mode in ("L", "LA", "RGB", "RGBA"):
+        arr = np.asarray(im, dtype=np.float32) / 255.0
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        has_alpha = mode.endswith("A")
+        color = arr[..., :-1] if has_alpha else arr
+        alpha = arr[..., -1] if has_alpha else None
+    else:
+        raise ImageError(f"unsupported image mode {mode}")
+    text = {k: v for k, v in im.info.items() if isinstance(v, str) and k not in ("dpi",)}
+    return ImageData(np.ascontiguousarray(color, dtype=np.float32), None if alpha is None else np.ascontiguousarray(alpha, np.float32), depth, icc, exif, text)
+
+
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Decode ``path`` with checks; raises :class:`ImageError` on any problem."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w < 1 or h < 1:
+                raise ImageError(f"{path}: image has zero size ({w}x{h})")
+            if max_pixels and w * h > max_pixels:
+                raise ImageError(f"{path}: {w}x{h} = {w * h / 1e6:.1f} MP is over the limit of {max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
+            im.load()
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")  # animation warning goes to the user
+                img = from_pil(im)
+            if _png_bit_depth(data[:32]) == 16:
+                color, alpha = _read_png16(data)
+                img.color = color.astype(np.float32) / 65535.0
+                img.alpha = None if alpha is None else alpha.astype(np.float32) / 65535.0
+                img.bit_depth = 16
+                img.color, img.alpha = _orient_like(im, img.color, img.alpha)
+            return img
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: refused as a possible decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, png.Error) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower() or isinstance(exc, EOFError):
+            raise ImageError(f"{path}: truncated or incomplete image file") from None
+        raise ImageError(f"{path}: corrupted image file ({msg})") from None
+
+
+def _orient_like(im: Image.Image, color: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Apply the EXIF orientation of ``im`` to raw arrays (for the 16-bit PNG path)."""
+    o = im.getexif().get(0x0112, 1)
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: np.swapaxes(a, 0, 1),
+           6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1)}
+    f = ops.get(o)
+    if f is None:
+        return color, alpha
+    return np.ascontiguousarray(f(color)), None if alpha is None else np.ascontiguousarray(f(alpha))
+
+
+def _quantize(x: np.ndarray, depth: int) -> np.ndarray:
+    hi = 65535 if depth == 16 else 255
+    return np.clip(np.floor(np.asarray(x, np.float64) * hi + 0.5), 0, hi).astype(np.uint16 if depth == 16 else np.uint8)
+
+
+def to_pil(img: ImageData) -> Image.Image:
+    """8-bit Pillow image (L, LA, RGB or RGBA) of an :class:`ImageData`."""
+    color = _quantize(img.color, 8)
+    planes = [color[..., i] for i in range(color.shape[2])]
+    if img.alpha is not None:
+        planes.append(_quantize(img.alpha, 8))
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[len(planes)]
+    arr = planes[0] if len(planes) == 1 else np.stack(planes, axis=2)
+    return Image.fromarray(arr, mode)
+
+
+def _write_png16(path: Path, img: ImageData) -> None:
+    color = _quantize(img.color, 16)
+    planes = [color[..., i] for i in range(color.shape[2])]
+    if img.alpha is not None:
+        planes.append(_quantize(img.alpha, 16))
+    arr = np.stack(planes, axis=2)
+    h, w, c = arr.shape
+    writer = png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16)
+    buf = io.BytesIO()
+    writer.write(buf, arr.reshape(h, w * c))
+    chunks = list(png.Reader(bytes=buf.getvalue()).chunks())
+    extra = []
+    if img.icc_profile:
+        extra.append((b"iCCP", b"icc\x00\x00" + zlib.compress(img.icc_profile)))
+    for k, v in img.text.items():
+        extra.append((b"iTXt", k.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + v.encode("utf-8")))
+    out = io.BytesIO()
+    png.write_chunks(out, [chunks[0], *extra, *chunks[1:]])
+    path.write_bytes(out.getvalue())
+
+
+def write_image(path: str | Path, img: ImageData, quality: int = 95, overwrite: bool = False) -> Path:
+    """Write ``img`` to ``path`` (format from the extension), keeping depth, alpha, ICC and EXIF where the format allows."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ImageError(f"{path}: already exists (use --overwrite to replace it)")
+    fmt = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        if fmt == ".png" and img.bit_depth == 16:
+            _write_png16(tmp, img)
+        else:
+            im = to_pil(img)
+            kwargs: dict = {}
+            if img.icc_profile:
+                kwargs["icc_profile"] = img.icc_profile
+            if img.exif:
+                kwargs["exif"] = img.exif
+            if fmt in (".jpg", ".jpeg"):
+                if im.mode in ("LA", "RGBA"):
+                    raise ImageError(f"{path}: JPEG cannot store transparency; write .png or .webp instead")
+                kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+                save_fmt = "JPEG"
+            elif fmt == ".webp":
+                kwargs.update(quality=quality, lossless=quality >= 100)
+                save_fmt = "WEBP"
+            elif fmt == ".png":
+                from PIL import PngImagePlugin
+
+                info = PngImagePlugin.PngInfo()
+                for k, v in img.text.items():
+                    info.add_itxt(k, v)
+                kwargs["pnginfo"] = info
+                save_fmt = "PNG"
+            elif fmt in (".tif", ".tiff"):
+                save_fmt = "TIFF"
+            elif fmt == ".bmp":
+                kwargs.pop("icc_profile", None)
+                kwargs.pop("exif", None)
+                save_fmt = "BMP"
+            else:
+                raise ImageError(f"{path}: unsupported output format '{fmt}' (use .png, .jpg, .webp, .tif or .bmp)")
+            im.save(tmp, save_fmt, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
