@@ -1,0 +1,65 @@
+"""Turn a training run into a shipped model: EMA weights + a model card JSON.
+
+    python scripts/package_model.py runs/srresnet-x4 srresnet-x4 --bench ../shared/data/benchmarks \
+        --hardware "2-core AVX2 CPU" --hours 1.9
+
+Writes src/srgan/weights/<name>.safetensors and <name>.json. Benchmark numbers
+come from the same code path as `srgan evaluate` (Y channel, shave=scale).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from srgan.api import SRModel  # noqa: E402
+from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
+from srgan.hub import save_generator  # noqa: E402
+from srgan.models import Generator  # noqa: E402
+from srgan.train.checkpoint import load_latest_checkpoint  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run")
+    ap.add_argument("name")
+    ap.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
+    ap.add_argument("--hardware", required=True)
+    ap.add_argument("--hours", type=float, required=True, help="wall-clock training hours")
+    ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80 (570 images, 127 MP)")
+    args = ap.parse_args()
+
+    state, path = load_latest_checkpoint(Path(args.run) / "checkpoints")
+    recipe = json.loads(state["config"])
+    m = recipe["model"]
+    g = Generator(m["scale"], m["num_blocks"], m["channels"])
+    g.load_state_dict(state["ema"]["module"] if state.get("ema") else state["stage"]["generator"])
+    model = SRModel(g, {"name": args.name}, device="cpu")
+    metrics, bicubic = {}, {}
+    for set_name in ("Set5", "Set14"):
+        r = evaluate_set(Path(args.bench) / set_name, g.scale, [bicubic_method(g.scale), model_method(args.name, model)])
+        metrics[set_name] = {k: round(v, 4) for k, v in r.mean(args.name).items()}
+        bicubic[set_name] = {k: round(v, 4) for k, v in r.mean("bicubic").items()}
+        print(f"{set_name} x{g.scale}: {args.name} {metrics[set_name]}  bicubic {bicubic[set_name]}")
+    card = {
+        "name": args.name,
+        "description": f"SRResNet x{g.scale}, B={g.num_blocks}, PSNR-oriented (Ledig et al. 2017, Sec. 3.3)",
+        "metrics": metrics,
+        "bicubic": bicubic,
+        "metric_protocol": "Y channel (BT.601), shave scale px, SSIM Gaussian 11/1.5; shared Set5/Set14 with MATLAB-bicubic LR",
+        "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
+                     "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
+    }
+    out = ROOT / "src" / "srgan" / "weights"
+    save_generator(g, out / f"{args.name}.safetensors", {"name": args.name})
+    (out / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {out / args.name}.safetensors and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import natural_image
+from srgan.cli import main
+
+
+def run_cli(*args):
+    """Run the real console entry point in a subprocess (stderr as a user sees it)."""
+    return subprocess.run([sys.executable, "-m", "srgan.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_upscale_folder_glob_and_no_overwrite(tmp_path, tiny_model_file):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(natural_image(10, 12)).save(src / "a.png")
+    Image.fromarray(natural_image(8, 8)[..., 0]).save(src / "sub" / "b.png")
+    Image.fromarray(natural_image(8, 9)).save(src / "c.jpg")
+    out = tmp_path / "out"
+    assert main(["upscale", str(src), "-o", str(out), "-m", str(tiny_model_file), "-q"]) == 0
+    assert Image.open(out / "a.png").size == (48, 40)
+    assert Image.open(out / "sub" / "b.png").mode == "L"
+    assert Image.open(out / "c.jpg").size == (36, 32)
+    r = run_cli("upscale", src / "a.png", "-o", out, "-m", tiny_model_file)
+    assert r.returncode == 1 and "already exists" in r.stderr and "Traceback" not in r.stderr
+    out2 = tmp_path / "out2"
+    assert main(["upscale", str(src / "*.png"), "-o", str(out2), "-m", str(tiny_model_file), "-q", "--compare"]) == 0
+    assert (out2 / "a.png").exists() and (out2 / "a_compare.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text", "missing", "oversized"])
+def test_upscale_bad_inputs_one_line_error(tmp_path, tiny_model_file, kind):
+    p = tmp_path / "bad.png"
+    extra = []
+    if kind == "truncated":
+        Image.fromarray(natural_image(40, 40)).save(p)
+        p.write_bytes(p.read_bytes()[:300])
+    elif kind == "text":
+        p.write_text("not an image")
+    elif kind == "oversized":
+        Image.new("RGB", (100, 100)).save(p)
+        extra = ["--max-pixels", "5000"]
+    r = run_cli("upscale", p, "-o", tmp_path / "o", "-m", tiny_model_file, *extra)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[0].startswith("srgan: error: ")
+
+
+def test_missing_model_exit_2(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    r = run_cli("upscale", tmp_path / "a.png", "-o", tmp_path / "o", "-m", "nope-x4")
+    assert r.returncode == 2 and "model 'nope-x4' not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_evaluate_hr_only_folder_writes_reports_and_figures(tmp_path, tiny_model_file):
+    hr = tmp_path / "MySet"
+    hr.mkdir()
+    for i in range(2):
+        Image.fromarray(natural_image(34, 42, seed=i)).save(hr / f"{i}.png")
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(hr), "-m", str(tiny_model_file), "-o", str(out), "--save-figures"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    methods = data[0]["methods"]
+    assert set(methods) == {"bicubic", "tiny-x4"}
+    assert methods["bicubic"]["mean"]["psnr"] > 20
+    assert "| bicubic |" in (out / "results.md").read_text()
+    assert (out / "figures" / "MySet" / "0.png").stat().st_size > 1000
+
+
+def test_models_lists_default(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "srresnet-x4" in out and "1,549,462 params" in out and "Set5" in out

@@ -1,0 +1,137 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import natural_image
+from srgan.data import ImageCache, RandomCropDataset, StepBatchSampler
+from srgan.train import ConfigError, Trainer, load_config
+from srgan.train.checkpoint import list_checkpoints, load_latest_checkpoint
+
+
+def _dataset(root: Path) -> Path:
+    (root / "hr").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(natural_image(48 + 8 * i, 56, seed=i)).save(root / "hr" / f"{i}.png")
+    return root / "hr"
+
+
+def _config(tmp_path: Path, out: str, steps: int = 8) -> Path:
+    data = _dataset(tmp_path / f"data_{out}")
+    cfg = {
+        "name": "tiny", "out_dir": str(tmp_path / out), "steps": steps, "seed": 3, "threads": 1,
+        "log_every": 2, "val_every": 4, "ckpt_every": 1, "keep_checkpoints": 2, "ema_decay": 0.9,
+        "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+        "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2},
+        "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 2},
+        "loss": {"pixel": "l1"},
+    }
+    path = tmp_path / f"{out}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _final_weights(run: Path) -> dict:
+    state, _ = load_latest_checkpoint(run / "checkpoints")
+    return state
+
+
+def test_config_typo_and_type_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'optim.learning_rate'"):
+        load_config(raw={"data": {"train": ["x"]}, "optim": {"learning_rate": 1e-4}})
+    with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
+        load_config(raw={"data": {"train": ["x"], "batchsize": 4}})
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config(raw={"data": {"train": ["x"]}, "steps": "many"})
+    with pytest.raises(ConfigError, match="multiple of model.scale"):
+        load_config(raw={"data": {"train": ["x"], "crop": 30}, "model": {"scale": 4}})
+    cfg = load_config(raw={"data": {"train": ["x"]}}, overrides=["optim.lr=2e-4", "model.num_blocks=5"])
+    assert cfg.optim.lr == 2e-4 and cfg.model.num_blocks == 5 and cfg.optim.betas == (0.9, 0.99)
+
+
+def test_shipped_recipe_is_valid():
+    from importlib import resources
+
+    for p in (resources.files("srgan") / "recipes").iterdir():
+        if p.name.endswith(".yaml"):
+            load_config(str(p))
+
+
+def test_samples_are_deterministic_and_step_addressed(tmp_path):
+    cache = ImageCache(_dataset(tmp_path), min_size=16)
+    ds = RandomCropDataset(cache, scale=2, crop=16, seed=1)
+    a, b = ds[5], RandomCropDataset(cache, 2, 16, seed=1)[5]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (3, 8, 8) and a[1].shape == (3, 16, 16)
+    one = list(StepBatchSampler(4, 0, 3))
+    two = [x for r in range(2) for x in StepBatchSampler(2, 0, 3, rank=r, world_size=2)]
+    assert sorted(sum(one, [])) == sorted(sum(two, []))  # same global batches for any world size
+    assert list(StepBatchSampler(4, 2, 3)) == [one[2]]  # resuming at step 2 replays exactly step 2
+
+
+def test_training_learns_and_writes_log(tmp_path):
+    cfg = load_config(_config(tmp_path, "run", steps=8))
+    metrics = Trainer(cfg).fit(progress=False)
+    assert {"psnr", "ssim", "mse"} <= set(metrics)
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+    assert len(list_checkpoints(tmp_path / "run" / "checkpoints")) == 2  # keep_checkpoints
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(cfg)
+
+
+def test_resume_after_sigkill_is_bit_exact(tmp_path):
+    """Kill a real training process mid-run, resume it, and compare with an uninterrupted run."""
+    steps = 14
+    ref_cfg = load_config(_config(tmp_path, "ref", steps))
+    Trainer(ref_cfg).fit(progress=False)
+    ref = _final_weights(tmp_path / "ref")
+
+    cfg_path = _config(tmp_path, "killed", steps)
+    cmd = [sys.executable, "-m", "srgan.cli", "train", "--config", str(cfg_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(int(p.stem.split("_")[1]) >= 4 for p in list_checkpoints(ckpts)):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = max(int(p.stem.split("_")[1]) for p in list_checkpoints(ckpts))
+    assert 4 <= done < steps, "the run should have been killed part-way"
+    rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    out = _final_weights(tmp_path / "killed")
+    assert out["step"] == ref["step"] == steps
+    for k, v in ref["stage"]["generator"].items():
+        assert torch.equal(v, out["stage"]["generator"][k]), k
+    for k, v in ref["ema"]["module"].items():
+        assert torch.equal(v, out["ema"]["module"][k]), k
+    steps_logged = [int(r["step"]) for r in csv.DictReader((tmp_path / "killed" / "metrics.csv").open())]
+    assert steps_logged == sorted(set(steps_logged)), "no duplicated log rows after resume"
+
+
+def test_corrupt_newest_checkpoint_falls_back(tmp_path):
+    cfg = load_config(_config(tmp_path, "c", steps=4))
+    Trainer(cfg).fit(progress=False)
+    newest = list_checkpoints(tmp_path / "c" / "checkpoints")[-1]
+    newest.write_bytes(newest.read_bytes()[:100])
+    state, path = load_latest_checkpoint(tmp_path / "c" / "checkpoints")
+    assert path != newest and state["step"] == 3
+
+
+def test_nan_loss_stops_with_step(tmp_path):
+    cfg = load_config(_config(tmp_path, "nan", steps=4))
+    t = Trainer(cfg)
+    with torch.no_grad():
+        t.generator.tail.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="step 1"):
+        t.fit(progress=False)
