@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from .hub import DEFAULT_MODEL, load_generator
-from .image_io import ImageData, from_pil, to_pil
+from .image_io import ImageData, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import resolve_device, upscale_array
 from .models import Generator
@@ -92,7 +92,7 @@ class SRModel:
             y = y[..., 0]
         if hi == 1.0:
             return y.astype(arr.dtype)
-        return np.clip(np.floor(y.astype(np.float64) * hi + 0.5), 0, hi).astype(arr.dtype)
+        return quantize(y, 16 if hi > 255 else 8)
 
 
 def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512) -> SRModel:

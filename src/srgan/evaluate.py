@@ -25,10 +25,6 @@ class Method:
     upscale: Upscaler
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.floor(x * 255.0 + 0.5), 0, 255).astype(np.uint8)
-
-
 def bicubic_method(scale: int) -> Method:
     """MATLAB-compatible bicubic upscaling: the field's baseline."""
     return Method("bicubic", lambda lr: imresize(lr, scale))
@@ -37,11 +33,7 @@ def bicubic_method(scale: int) -> Method:
 def model_method(name: str, model) -> Method:
     """A loaded :class:`srgan.SRModel` as an evaluation method (8-bit output, like a saved PNG)."""
 
-    def run(lr: np.ndarray) -> np.ndarray:
-        out = model.upscale(lr)  # uint8 in, uint8 out; gray stays gray
-        return out
-
-    return Method(name, run)
+    return Method(name, model.upscale)  # uint8 in, uint8 out; gray stays gray
 
 
 @dataclass

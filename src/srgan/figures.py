@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["side_by_side", "nearest_upscale"]
+__all__ = ["side_by_side", "nearest_upscale", "comparison_strip"]
 
 
 def nearest_upscale(img: np.ndarray, scale: int) -> np.ndarray:
@@ -34,3 +34,14 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def comparison_strip(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int) -> np.ndarray:
+    """uint8 HxWx3 strip LR (nearest) | bicubic | SR | HR for image logs."""
+    from .imresize import imresize
+
+    def rgb(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
+
+    panels = [nearest_upscale(lr, scale), imresize(lr, scale), sr, hr]
+    return np.concatenate([rgb(p) for p in panels], axis=1)

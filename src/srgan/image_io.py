@@ -21,7 +21,7 @@ import numpy as np
 import png
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "ImageData", "read_image", "write_image", "from_pil", "to_pil", "DEFAULT_MAX_PIXELS"]
+__all__ = ["ImageError", "ImageData", "read_image", "write_image", "from_pil", "to_pil", "quantize", "DEFAULT_MAX_PIXELS"]
 
 DEFAULT_MAX_PIXELS = 64_000_000  # input pixels; Pillow's own bomb guard is separate
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -176,27 +176,32 @@ def _orient_like(im: Image.Image, color: np.ndarray, alpha: np.ndarray | None) -
     return np.ascontiguousarray(f(color)), None if alpha is None else np.ascontiguousarray(f(alpha))
 
 
-def _quantize(x: np.ndarray, depth: int) -> np.ndarray:
+def quantize(x: np.ndarray, depth: int) -> np.ndarray:
+    """[0, 1] floats -> uint8/uint16, rounding half up; float32 keeps big outputs small."""
     hi = 65535 if depth == 16 else 255
-    return np.clip(np.floor(np.asarray(x, np.float64) * hi + 0.5), 0, hi).astype(np.uint16 if depth == 16 else np.uint8)
+    y = np.asarray(x, np.float32) * np.float32(hi)
+    y += np.float32(0.5)
+    np.floor(y, out=y)
+    np.clip(y, 0, hi, out=y)
+    return y.astype(np.uint16 if depth == 16 else np.uint8)
 
 
 def to_pil(img: ImageData) -> Image.Image:
     """8-bit Pillow image (L, LA, RGB or RGBA) of an :class:`ImageData`."""
-    color = _quantize(img.color, 8)
+    color = quantize(img.color, 8)
     planes = [color[..., i] for i in range(color.shape[2])]
     if img.alpha is not None:
-        planes.append(_quantize(img.alpha, 8))
+        planes.append(quantize(img.alpha, 8))
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[len(planes)]
     arr = planes[0] if len(planes) == 1 else np.stack(planes, axis=2)
     return Image.fromarray(arr, mode)
 
 
 def _write_png16(path: Path, img: ImageData) -> None:
-    color = _quantize(img.color, 16)
+    color = quantize(img.color, 16)
     planes = [color[..., i] for i in range(color.shape[2])]
     if img.alpha is not None:
-        planes.append(_quantize(img.alpha, 16))
+        planes.append(quantize(img.alpha, 16))
     arr = np.stack(planes, axis=2)
     h, w, c = arr.shape
     writer = png.Writer(w, h, greyscale=c <= 2, alpha=c in (2, 4), bitdepth=16)

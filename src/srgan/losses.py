@@ -1,10 +1,29 @@
-"""Loss functions (Ledig et al. 2017, Sec. 2.2)."""
+"""Loss functions (Ledig et al. 2017, Sec. 2.2).
+
+- pixel losses: l_MSE (Eq. 4), or L1;
+- :class:`VGGLoss`: l_VGG/i,j (Eq. 5), MSE between VGG19 feature maps;
+- :func:`adversarial_g_loss` / :func:`discriminator_loss`: Eq. (6) and the
+  discriminator's BCE, computed on logits with ``BCEWithLogits`` (stable).
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["pixel_loss"]
+from .models.vgg import VGG19Features
+
+__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "VGG19_URL", "VGGWeightsError"]
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGGWeightsError(RuntimeError):
+    """The VGG19 ImageNet weights are missing or unusable."""
 
 
 def pixel_loss(kind: str) -> nn.Module:
@@ -14,3 +33,72 @@ def pixel_loss(kind: str) -> nn.Module:
     if kind == "l1":
         return nn.L1Loss()
     raise ValueError(f"unknown pixel loss '{kind}' (use mse or l1)")
+
+
+def load_vgg19_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """torchvision's VGG19 ImageNet state dict: from ``path`` if given, else the
+    standard URL through ``torch.hub`` (cached in ``$TORCH_HOME/hub/checkpoints``)."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise VGGWeightsError(f"--vgg-weights {p}: no such file")
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(p))
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise VGGWeightsError(f"--vgg-weights {p}: not a readable state dict ({str(exc).splitlines()[0]})") from None
+    try:
+        return torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=True, check_hash=True, weights_only=True)
+    except Exception as exc:
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_URL).name
+        raise VGGWeightsError(
+            f"VGG19 ImageNet weights are needed for the VGG loss but could not be downloaded ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"Download {VGG19_URL} where there is internet access, then either put it at {cache} "
+            f"or pass --vgg-weights /path/to/{Path(VGG19_URL).name} (config key loss.vgg_weights)."
+        ) from None
+
+
+class VGGLoss(nn.Module):
+    """MSE between VGG19 features of SR and HR (Eq. 5), on ImageNet-normalised
+    input in [0, 1]. ``rescale`` multiplies the features first (the paper uses 1/12.75).
+    The network is frozen and kept in eval mode; never wrap it in DDP."""
+
+    def __init__(self, layer: str = "relu5_4", weights: dict[str, torch.Tensor] | None = None, rescale: float = 1.0) -> None:
+        super().__init__()
+        self.vgg = VGG19Features(layer)
+        if weights is not None:
+            own = self.vgg.state_dict()
+            missing = [k for k in own if k not in weights]
+            if missing:
+                raise VGGWeightsError(f"VGG19 weights lack {len(missing)} tensors (e.g. {missing[0]}); expected torchvision's vgg19 layout")
+            self.vgg.load_state_dict({k: weights[k] for k in own})
+        self.vgg.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.rescale = rescale
+
+    def train(self, mode: bool = True) -> "VGGLoss":
+        super().train(mode)
+        self.vgg.eval()  # frozen statistics-free net, always inference behaviour
+        return self
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        f_sr = self.vgg((sr - self.mean) / self.std)
+        with torch.no_grad():
+            f_hr = self.vgg((hr - self.mean) / self.std)
+        return F.mse_loss(f_sr * self.rescale, f_hr * self.rescale)
+
+
+def adversarial_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)) averaged over the batch (Eq. 6), as BCE-with-logits against label 1."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))): BCE on real (label 1) and fake (label 0)."""
+    return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
+        fake_logits, torch.zeros_like(fake_logits)
+    )

@@ -66,17 +66,30 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
+    """Content loss = pixel_weight * pixel + vgg_weight * VGG(layer); SRGAN adds adversarial_weight * l_Gen."""
+
     pixel: str = "mse"  # mse | l1
     pixel_weight: float = 1.0
+    vgg_weight: float = 0.0
+    vgg_layer: str = "relu5_4"  # the paper's phi_5,4; the spec's features[:34] is relu5_3
+    vgg_rescale: float = 1.0  # the paper rescales features by 1/12.75
+    vgg_weights: str | None = None  # local file instead of the torchvision download
+    adversarial_weight: float = 1e-3
 
     def validate(self) -> None:
+        from ..models.vgg import VGG19_LAYERS
+
         _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
+        _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
+        _check(self.pixel_weight >= 0 and self.vgg_weight >= 0 and self.adversarial_weight >= 0, "loss", "weights must be >= 0")
+        _check(self.pixel_weight > 0 or self.vgg_weight > 0, "loss", "needs a content loss: pixel_weight or vgg_weight > 0")
 
 
 @dataclass
 class TrainConfig:
     name: str = "srresnet"
-    stage: str = "srresnet"
+    stage: str = "srresnet"  # srresnet (pixel loss only) | srgan (adds the discriminator)
+    init_generator: str | None = None  # SRGAN stage: a packaged model, .safetensors file or training run folder
     out_dir: str = "runs/srresnet"
     seed: int = 0
     steps: int = 1000
@@ -88,13 +101,18 @@ class TrainConfig:
     channels_last: bool = True
     threads: int | None = None
     device: str = "auto"
+    amp: str = "none"  # none | bf16 | fp16 (fp16 uses a GradScaler; CUDA)
+    compile: bool = False
+    d_lr: float | None = None  # discriminator learning rate (default: optim.lr)
+    tensorboard: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
     def validate(self) -> None:
-        _check(self.stage in ("srresnet",), "stage", "must be srresnet")
+        _check(self.stage in ("srresnet", "srgan"), "stage", "must be srresnet or srgan")
+        _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         _check(self.steps > 0, "steps", "must be positive")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
         _check(self.data.crop % self.model.scale == 0, "data.crop", f"must be a multiple of model.scale ({self.model.scale})")

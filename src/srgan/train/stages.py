@@ -1,56 +1,170 @@
 """Training stages: one optimisation step each, with their own state.
 
 A stage owns its networks, optimizers and losses; the :class:`Trainer` owns
-data, schedule, EMA, logging and checkpoints. The SRGAN stage plugs in as a
-second implementation of the same small interface.
+data, schedule, EMA, logging and checkpoints.
+
+- :class:`SRResNetStage`: pixel (and optionally VGG) content loss only.
+- :class:`SRGANStage`: the paper's adversarial training (Sec. 2.2, 3.2): a D
+  step on real/fake with the fake detached, then a G step on content loss +
+  ``adversarial_weight`` * -log D(G(z)).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..losses import pixel_loss
+from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, load_vgg19_weights, pixel_loss
 from .config import TrainConfig
 
-__all__ = ["Stage", "SRResNetStage"]
+__all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
+
+
+class ContentLoss(nn.Module):
+    """pixel_weight * pixel loss + vgg_weight * VGG feature loss (terms with weight 0 are skipped)."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__()
+        c = cfg.loss
+        self.pixel = pixel_loss(c.pixel) if c.pixel_weight > 0 else None
+        self.pixel_weight, self.vgg_weight = c.pixel_weight, c.vgg_weight
+        self.vgg = VGGLoss(c.vgg_layer, load_vgg19_weights(c.vgg_weights), c.vgg_rescale) if c.vgg_weight > 0 else None
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {}
+        total = sr.new_zeros(())
+        if self.pixel is not None:
+            parts["loss_pixel"] = self.pixel(sr.float(), hr.float())
+            total = total + self.pixel_weight * parts["loss_pixel"]
+        if self.vgg is not None:
+            parts["loss_vgg"] = self.vgg(sr, hr)
+            total = total + self.vgg_weight * parts["loss_vgg"].float()
+        return total, parts
 
 
 class Stage:
+    """Base: holds networks and optimizers; AMP and grad clipping helpers."""
+
     generator: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+    base_lrs: dict[str, float]  # the schedule multiplies these
 
-    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.device = device
+        self.grad_clip = cfg.optim.grad_clip
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.scaler.step(opt)
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.state_dict(), **{f"optim_{k}": o.state_dict() for k, o in self.optimizers.items()}}
+        state = {k: _unwrap(m).state_dict() for k, m in self.modules().items()}
+        state.update({f"optim_{k}": o.state_dict() for k, o in self.optimizers.items()})
+        state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
+        for k, m in self.modules().items():
+            _unwrap(m).load_state_dict(state[k])
         for k, o in self.optimizers.items():
             o.load_state_dict(state[f"optim_{k}"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    m = getattr(m, "_orig_mod", m)  # torch.compile
+    return getattr(m, "module", m)  # DistributedDataParallel
+
+
+def _adam(params, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
 
 
 class SRResNetStage(Stage):
-    """Pixel-loss (MSE or L1) training of the generator: the paper's SRResNet."""
+    """Content-loss training of the generator: the paper's SRResNet (MSE) stage."""
 
-    def __init__(self, generator: nn.Module, cfg: TrainConfig) -> None:
+    def __init__(self, generator: nn.Module, cfg: TrainConfig, device: torch.device, content: ContentLoss | None = None) -> None:
+        super().__init__(cfg, device)
         self.generator = generator
-        o = cfg.optim
-        self.optimizers = {"g": torch.optim.Adam(generator.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)}
-        self.loss = pixel_loss(cfg.loss.pixel)
-        self.weight = cfg.loss.pixel_weight
-        self.grad_clip = o.grad_clip
+        self.content = (content or ContentLoss(cfg)).to(device)
+        self.base_lrs = {"g": cfg.optim.lr}
+        self.optimizers = {"g": _adam(generator.parameters(), cfg.optim.lr, cfg)}
 
-    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
-        opt = self.optimizers["g"]
-        opt.zero_grad(set_to_none=True)
-        sr = self.generator(lr)
-        loss = self.weight * self.loss(sr, hr)
-        loss.backward()
-        if self.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
-        opt.step()
-        return {"loss_g": loss.detach()}
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            sr = self.generator(lr)
+            loss, parts = self.content(sr, hr)
+        self._step(loss, self.optimizers["g"], self.generator.parameters())
+        self.scaler.update()
+        return {"loss_g": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+
+class SRGANStage(Stage):
+    """Adversarial training (Ledig et al. 2017, Eq. 3): l_SR = content + adversarial_weight * l_Gen."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, cfg: TrainConfig, device: torch.device, content: ContentLoss | None = None) -> None:
+        super().__init__(cfg, device)
+        self.generator, self.discriminator = generator, discriminator
+        self.content = (content or ContentLoss(cfg)).to(device)
+        self.adv_weight = cfg.loss.adversarial_weight
+        self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
+        self.optimizers = {k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))}
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def d_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(1) D: maximise log D(x) + log(1 - D(G(z))), with G(z) detached."""
+        d = self.discriminator
+        with self.autocast():
+            real_logits = d(hr)
+            fake_logits = d(sr.detach())
+            loss_d = discriminator_loss(real_logits.float(), fake_logits.float())
+        self._step(loss_d, self.optimizers["d"], d.parameters())
+        return {
+            "loss_d": loss_d.detach(),
+            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),  # D(x), as logged in the spec's code
+            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),  # D(G(z))
+        }
+
+    def g_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(2) G: minimise content + adversarial_weight * -log D(G(z)); D is frozen for this pass."""
+        d = self.discriminator
+        d.requires_grad_(False)
+        try:
+            with self.autocast():
+                adv = adversarial_g_loss(d(sr).float())
+                content, parts = self.content(sr, hr)
+                loss_g = content + self.adv_weight * adv
+            self._step(loss_g, self.optimizers["g"], self.generator.parameters())
+        finally:
+            d.requires_grad_(True)
+        return {"loss_g": loss_g.detach(), "loss_adv": adv.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+    def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            sr = self.generator(lr)
+        out = self.d_step(sr, hr)
+        out.update(self.g_step(sr, hr))
+        self.scaler.update()
+        return out

@@ -1,4 +1,4 @@
-"""The training loop: data, LR schedule, EMA, validation, CSV log, checkpoints, resume."""
+"""The training loop: data, LR schedule, EMA, validation, logging, checkpoints, resume, DDP."""
 from __future__ import annotations
 
 import csv
@@ -11,21 +11,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import ImageCache, PairedImages, RandomCropDataset, StepBatchSampler
 from ..inference import resolve_device, upscale_array
 from ..metrics import evaluate_pair
-from ..models import Generator
+from ..models import Discriminator, Generator
 from .checkpoint import load_latest_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
+from .distributed import DistInfo, all_reduce_mean, init_distributed
 from .ema import EMA
-from .stages import SRResNetStage, Stage
+from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
 
-__all__ = ["Trainer", "lr_factor", "validate"]
+__all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator"]
 
 log = logging.getLogger(__name__)
+CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -43,44 +46,96 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
-def validate(model: torch.nn.Module, pairs: PairedImages, scale: int, device: torch.device) -> dict[str, float]:
-    """Mean PSNR/SSIM (Y, shave=scale) and RGB MSE of ``model`` over a benchmark folder."""
+def validate(model: nn.Module, pairs: PairedImages, scale: int, device: torch.device, keep: int = 0) -> tuple[dict[str, float], list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
+    """Mean PSNR/SSIM (Y, shave=scale) and RGB MSE over a benchmark folder, plus the first ``keep`` (name, lr, sr, hr)."""
     was_training = model.training
     model.eval()
-    rows = []
-    for _, lr, hr in pairs:
+    rows, samples = [], []
+    for name, lr, hr in pairs:
         sr = upscale_array(model, lr, scale, tile=None, device=device)
+        sr8 = np.clip(np.floor(sr * 255 + 0.5), 0, 255).astype(np.uint8)
         if hr.ndim == 2:
-            sr = sr.mean(axis=2)  # gray input was replicated; the channels are identical up to rounding
-        rows.append(evaluate_pair(np.clip(np.round(sr * 255), 0, 255).astype(np.uint8), hr, scale))
+            sr8 = np.clip(np.floor(sr.mean(axis=2) * 255 + 0.5), 0, 255).astype(np.uint8)
+        rows.append(evaluate_pair(sr8, hr, scale))
+        if len(samples) < keep:
+            samples.append((name, lr, sr8, hr))
     model.train(was_training)
-    return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}, samples
+
+
+def load_initial_generator(source: str, generator: Generator) -> None:
+    """Initialise G from a packaged model, a .safetensors file or a training run (its EMA weights)."""
+    path = Path(source)
+    if path.is_dir():
+        found = load_latest_checkpoint(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
+        if found is None:
+            raise ConfigError(f"init_generator: no checkpoint in {path}")
+        state = found[0]
+        weights = state["ema"]["module"] if state.get("ema") else state["stage"]["generator"]
+    else:
+        from ..hub import load_generator
+
+        loaded, _ = load_generator(source)
+        weights = loaded.state_dict()
+    own = generator.state_dict()
+    bad = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
+    if bad:
+        raise ConfigError(f"init_generator {source}: weights do not fit model x{generator.scale} B={generator.num_blocks} (first mismatch: {bad[0]})")
+    generator.load_state_dict({k: weights[k] for k in own})
 
 
 class Trainer:
-    """Runs a :class:`TrainConfig` to completion, resuming from ``out_dir`` if asked."""
+    """Runs a :class:`TrainConfig` to completion; resumes from ``out_dir`` if asked. DDP under ``torchrun``."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.ckpt_dir = self.out / "checkpoints"
-        if not resume and any(self.ckpt_dir.glob("ckpt_*.pt")):
-            raise FileExistsError(f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir")
-        self.out.mkdir(parents=True, exist_ok=True)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
+        self.dist: DistInfo = init_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if not resume and any(self.ckpt_dir.glob("ckpt_*.pt")):
+            raise FileExistsError(f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir")
+        if cfg.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("amp: fp16 needs CUDA; use bf16 or none on this device")
+        if cfg.data.batch_size % self.dist.world_size:
+            raise ConfigError(f"data.batch_size {cfg.data.batch_size} (global) must be divisible by the world size {self.dist.world_size}")
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
         m = cfg.model
-        self.generator = Generator(m.scale, m.num_blocks, m.channels).to(self.device)
-        if cfg.channels_last:
-            self.generator = self.generator.to(memory_format=torch.channels_last)
-        self.stage: Stage = SRResNetStage(self.generator, cfg)
+        memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.generator = Generator(m.scale, m.num_blocks, m.channels)
+        if cfg.init_generator and not resume:
+            load_initial_generator(cfg.init_generator, self.generator)
+        self.generator = self.generator.to(self.device, memory_format=memory)
         self.ema = EMA(self.generator, cfg.ema_decay) if cfg.ema_decay else None
+        g_train = self._wrap(self.generator)
+        if cfg.stage == "srgan":
+            if not cfg.init_generator and not resume:
+                log.warning("SRGAN stage without init_generator: the paper initialises G from a trained SRResNet; from scratch it is known to fail")
+            self.discriminator = Discriminator().to(self.device, memory_format=memory)
+            self.stage: Stage = SRGANStage(g_train, self._wrap(self.discriminator), cfg, self.device)
+        else:
+            self.stage = SRResNetStage(g_train, cfg, self.device)
         self.step = 0
         if resume:
             self._resume()
-        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        if self.dist.is_main:
+            (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._tb = None
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            module = DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return module
 
     # --- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -89,6 +144,7 @@ class Trainer:
             "stage": self.stage.state_dict(),
             "ema": self.ema.state_dict() if self.ema else None,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "config": json.dumps(self.cfg.to_dict()),
         }
 
@@ -96,32 +152,64 @@ class Trainer:
         found = load_latest_checkpoint(self.ckpt_dir)
         if found is None:
             log.warning("no checkpoint in %s: starting from scratch", self.ckpt_dir)
+            if self.cfg.init_generator:
+                load_initial_generator(self.cfg.init_generator, _unwrap(self.stage.generator))
+                if self.ema:
+                    self.ema = EMA(self.generator, self.cfg.ema_decay)
             return
         state, path = found
         self.stage.load_state_dict(state["stage"])
         if self.ema and state.get("ema"):
             self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step = int(state["step"])
         log.info("resumed from %s at step %d", path, self.step)
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
         return save_checkpoint(self.state_dict(), self.ckpt_dir, self.step, self.cfg.keep_checkpoints)
 
-    def eval_model(self) -> torch.nn.Module:
+    def eval_model(self) -> nn.Module:
         """The weights to validate and export: EMA if enabled."""
         return self.ema.module if self.ema else self.generator
 
     # --- logging -------------------------------------------------------------------------
     def _log_row(self, row: dict[str, Any]) -> None:
         path = self.out / "metrics.csv"
-        fields = ["step", "epoch", "lr", "loss_g", "loss_d", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
         new = not path.exists()
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)
+        tb = self._tensorboard()
+        if tb is not None:
+            for k, v in row.items():
+                if k not in ("step", "epoch", "wall") and isinstance(v, (int, float)):
+                    tb.add_scalar(k, v, self.step)
+
+    def _tensorboard(self):
+        if self._tb is None and self.cfg.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                log.warning("tensorboard is not installed (pip install 'srgan[tensorboard]'); logging to metrics.csv only")
+                self.cfg.tensorboard = False
+                return None
+            self._tb = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step + 1 if self.step else None)
+        return self._tb
+
+    def _log_images(self, samples) -> None:
+        tb = self._tensorboard()
+        if tb is None:
+            return
+        from ..figures import comparison_strip
+
+        for name, lr, sr, hr in samples:
+            tb.add_image(f"val/{name}", comparison_strip(lr, sr, hr, self.cfg.model.scale), self.step, dataformats="HWC")
 
     def _truncate_log(self) -> None:
         """Drop CSV rows logged after the resumed step (they will be redone)."""
@@ -130,50 +218,54 @@ class Trainer:
             return
         with path.open(newline="") as f:
             rows = list(csv.DictReader(f))
-            fields = rows[0].keys() if rows else None
-        if fields is None:
-            return
-        keep = [r for r in rows if int(r["step"]) <= self.step]
         with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(fields))
+            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
             w.writeheader()
-            w.writerows(keep)
+            w.writerows(r for r in rows if int(r["step"]) <= self.step)
 
     # --- loop ----------------------------------------------------------------------------
-    def fit(self, progress: bool = True) -> dict[str, float]:
+    def _loader(self) -> tuple[DataLoader, float]:
         cfg, d = self.cfg, self.cfg.data
-        self._truncate_log()
         t0 = time.perf_counter()
         cache = ImageCache(d.train, min_size=d.crop)
         log.info("cached %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0)
         dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed)
-        sampler = StepBatchSampler(d.batch_size, self.step, cfg.steps)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=d.num_workers, persistent_workers=False)
-        val = PairedImages(d.val, cfg.model.scale) if d.val else None
-        epoch_len = len(cache) / d.batch_size
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not progress, dynamic_ncols=True, desc=cfg.name)
+        sampler = StepBatchSampler(d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
+        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
+                            prefetch_factor=4 if d.num_workers else None)
+        return loader, len(cache) / d.batch_size
+
+    def fit(self, progress: bool = True) -> dict[str, float]:
+        cfg = self.cfg
+        main = self.dist.is_main
+        if main:
+            self._truncate_log()
+        loader, epoch_len = self._loader()
+        val = PairedImages(cfg.data.val, cfg.model.scale) if cfg.data.val and main else None
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and main), dynamic_ncols=True, desc=cfg.name)
         last: dict[str, float] = {}
         acc: dict[str, float] = {}
         n_acc, data_t, step_t = 0, 0.0, 0.0
-        self.generator.train()
+        memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.stage.generator.train()
         t_data = time.perf_counter()
         for lr_img, hr_img in loader:
             t_step = time.perf_counter()
             data_t += t_step - t_data
-            for g in self.stage.optimizers["g"].param_groups:
-                g["lr"] = cfg.optim.lr * lr_factor(self.step, cfg)
-            lr_img = lr_img.to(self.device, non_blocking=True)
-            hr_img = hr_img.to(self.device, non_blocking=True)
-            if cfg.channels_last:
-                lr_img = lr_img.contiguous(memory_format=torch.channels_last)
-                hr_img = hr_img.contiguous(memory_format=torch.channels_last)
+            factor = lr_factor(self.step, cfg)
+            for key, opt in self.stage.optimizers.items():
+                for group in opt.param_groups:
+                    group["lr"] = self.stage.base_lrs[key] * factor
+            lr_img = lr_img.to(self.device, non_blocking=True).contiguous(memory_format=memory)
+            hr_img = hr_img.to(self.device, non_blocking=True).contiguous(memory_format=memory)
             losses = self.stage.train_step(lr_img, hr_img)
             values = {k: float(v) for k, v in losses.items()}
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
-                raise FloatingPointError(f"non-finite {', '.join(bad)} at step {self.step + 1}; the last good checkpoint is kept in {self.ckpt_dir}")
+                bar.close()
+                raise FloatingPointError(f"non-finite {', '.join(bad)} at step {self.step + 1}; stopping. The last good checkpoint is kept in {self.ckpt_dir}")
             if self.ema:
-                self.ema.update(self.generator)
+                self.ema.update(_unwrap(self.stage.generator))
             self.step += 1
             for k, v in values.items():
                 acc[k] = acc.get(k, 0.0) + v
@@ -183,20 +275,23 @@ class Trainer:
             bar.update(1)
             row = None
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                row = {k: v / n_acc for k, v in acc.items()}
+                row = all_reduce_mean({k: v / n_acc for k, v in acc.items()}, self.dist)
                 row.update(data_time=data_t / n_acc, step_time=step_t / n_acc)
                 acc, n_acc, data_t, step_t = {}, 0, 0.0, 0.0
                 bar.set_postfix(loss=f"{row['loss_g']:.4f}", data=f"{row['data_time'] / max(row['data_time'] + row['step_time'], 1e-9):.0%}")
-            if val and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                metrics = validate(self.eval_model(), val, cfg.model.scale, self.device)
+            if val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                metrics, samples = validate(self.eval_model(), val, cfg.model.scale, self.device, keep=4 if cfg.tensorboard else 0)
                 row = {**(row or {}), **metrics}
                 last = metrics
                 bar.write(f"step {self.step}: PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}  MSE {metrics['mse']:.5f}")
-            if row is not None:
-                row.update(step=self.step, epoch=f"{self.step / epoch_len:.3f}", lr=self.stage.optimizers["g"].param_groups[0]["lr"], wall=time.time())
+                self._log_images(samples)
+            if row is not None and main:
+                row.update(step=self.step, epoch=round(self.step / epoch_len, 3), lr=self.stage.optimizers["g"].param_groups[0]["lr"], wall=time.time())
                 self._log_row(row)
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                 self.save()
             t_data = time.perf_counter()
         bar.close()
+        if self._tb is not None:
+            self._tb.close()
         return last

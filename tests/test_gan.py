@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, load_vgg19_weights
+from srgan.models import Discriminator, Generator, VGG19Features
+from srgan.models.vgg import layer_index
+from srgan.train import load_config
+from srgan.train.stages import SRGANStage
+
+
+def _cfg(**loss):
+    return load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                            "optim": {"lr": 1e-3}, "loss": {"pixel": "mse", **loss}})
+
+
+def test_vgg_layer_indices_match_spec_and_paper():
+    # the spec's features[:34] keeps indices 0..33: the last one is relu5_3
+    assert layer_index("relu5_3") == 33
+    # the paper's phi_5,4 (4th conv of block 5, after activation) is features[:36]
+    assert layer_index("relu5_4") == 35 and layer_index("conv5_4") == 34
+    assert layer_index("relu2_2") == 8
+    assert len(VGG19Features("relu5_3").features) == 34
+    assert isinstance(VGG19Features("relu5_4").features[-1], torch.nn.ReLU)
+    assert sum(p.numel() for p in VGG19Features("relu5_4").parameters()) == 20_024_384  # torchvision vgg19.features
+
+
+def test_vgg_weights_from_local_file_and_error(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    full = VGG19Features("relu5_4")
+    sd = {k: v for k, v in full.state_dict().items()}
+    sd["classifier.0.weight"] = torch.zeros(2, 2)  # torchvision files also hold the classifier
+    path = tmp_path / "vgg19-test.pth"
+    torch.save(sd, path)
+    weights = load_vgg19_weights(path)
+    loss = VGGLoss("relu2_2", weights, rescale=1 / 12.75)
+    assert torch.equal(loss.vgg.features[0].weight, full.features[0].weight)
+    assert all(not p.requires_grad for p in loss.vgg.parameters())
+    x = torch.rand(1, 3, 24, 24)
+    assert loss(x, x).item() == 0.0
+    assert loss(x, x.flip(-1)).item() > 0
+
+    calls = {}
+
+    def fake_download(url, **kw):
+        calls["url"] = url
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
+    with pytest.raises(VGGWeightsError, match="--vgg-weights") as exc:
+        load_vgg19_weights(None)
+    assert calls["url"] == VGG19_URL and VGG19_URL in str(exc.value)
+    with pytest.raises(VGGWeightsError, match="no such file"):
+        load_vgg19_weights(tmp_path / "missing.pth")
+
+
+def test_losses_are_stable_bce_on_logits():
+    big = torch.tensor([80.0, -80.0])
+    assert torch.isfinite(adversarial_g_loss(big)) and torch.isfinite(discriminator_loss(big, big))
+    assert adversarial_g_loss(torch.tensor([-80.0])).item() == pytest.approx(80.0, rel=1e-4)  # -log sigmoid(-80)
+    assert discriminator_loss(torch.tensor([50.0]), torch.tensor([-50.0])).item() < 1e-6
+
+
+def test_gan_steps_move_d_and_g_the_right_way():
+    torch.manual_seed(0)
+    cfg = _cfg(pixel_weight=1e-6, adversarial_weight=1.0)
+    g, d = Generator(2, 1, 8), Discriminator()
+    stage = SRGANStage(g, d, cfg, torch.device("cpu"))
+    lr, hr = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 16, 16)
+
+    def d_loss():
+        with torch.no_grad():
+            return discriminator_loss(d(hr), d(g(lr))).item()
+
+    def adv():
+        with torch.no_grad():
+            return adversarial_g_loss(d(g(lr))).item()
+
+    before = d_loss()
+    for _ in range(5):
+        stage.d_step(g(lr).detach(), hr)
+    assert d_loss() < before
+    d_params = [p.clone() for p in d.parameters()]
+    before = adv()
+    for _ in range(5):
+        stage.g_step(g(lr), hr)
+    assert adv() < before
+    assert all(torch.equal(a, b) for a, b in zip(d_params, d.parameters())), "the G step must not update D"
+    out = stage.train_step(lr, hr)
+    assert {"loss_g", "loss_d", "loss_adv", "d_real", "d_fake", "loss_pixel"} <= set(out)
+    assert 0 <= out["d_real"].item() <= 1 and 0 <= out["d_fake"].item() <= 1
