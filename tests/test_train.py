@@ -58,12 +58,35 @@ def test_config_typo_and_type_errors(tmp_path):
     assert cfg.optim.lr == 2e-4 and cfg.model.num_blocks == 5 and cfg.optim.betas == (0.9, 0.99)
 
 
-def test_shipped_recipe_is_valid():
-    from importlib import resources
+def test_packaged_recipes_are_valid_and_faithful():
+    from srgan.train.recipes import load_recipe, recipe_names
 
-    for p in (resources.files("srgan") / "recipes").iterdir():
-        if p.name.endswith(".yaml"):
-            load_config(str(p))
+    assert set(recipe_names()) >= {"spec", "paper", "srgan-mse", "cpu-fast"}
+    for name in recipe_names():
+        assert load_recipe(name)
+    (spec,) = load_recipe("spec")
+    assert spec.model.num_blocks == 5 and spec.data.crop == 96 and spec.data.batch_size == 16
+    assert spec.optim.betas == (0.9, 0.99) and spec.steps == 150 * 800 // 16
+    assert (spec.loss.pixel_weight, spec.loss.adversarial_weight, spec.loss.vgg_weight, spec.loss.vgg_layer) == (1.0, 1e-3, 6e-3, "relu5_3")
+    pre, gan = load_recipe("paper", steps_factor=0.01, out="/tmp/p")
+    assert (pre.steps, gan.steps, gan.optim.milestones) == (10_000, 2_000, [1_000])
+    assert gan.init_generator == pre.out_dir and gan.loss.vgg_layer == "relu5_4"
+    assert gan.loss.vgg_rescale == pytest.approx(1 / 12.75)
+    _, mse_gan = load_recipe("srgan-mse")
+    assert mse_gan.loss.vgg_weight == 0 and mse_gan.loss.pixel == "mse"
+
+
+def test_recipe_overrides_and_errors():
+    from srgan.train.recipes import load_recipe
+
+    pre, gan = load_recipe("paper", ["srgan:optim.lr=5e-5", "model.num_blocks=8"])
+    assert gan.optim.lr == 5e-5 and pre.optim.lr == 1e-4 and pre.model.num_blocks == gan.model.num_blocks == 8
+    with pytest.raises(ConfigError, match="stage 'srgan'.*unknown config key 'loss.vgg_wieght'"):
+        load_recipe("paper", ["srgan:loss.vgg_wieght=1"])
+    with pytest.raises(ConfigError, match="no stage named 'gan'"):
+        load_recipe("paper", ["gan:optim.lr=1"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_recipe("no-such-recipe")
 
 
 def test_samples_are_deterministic_and_step_addressed(tmp_path):
@@ -126,6 +149,35 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path):
     newest.write_bytes(newest.read_bytes()[:100])
     state, path = load_latest_checkpoint(tmp_path / "c" / "checkpoints")
     assert path != newest and state["step"] == 3
+
+
+def test_two_stage_recipe_end_to_end_and_plot(tmp_path):
+    """SRResNet then SRGAN-MSE initialised from it, through the CLI; then `srgan plot`."""
+    from srgan.cli import main
+
+    data = _dataset(tmp_path / "d")
+    recipe = {
+        "base": {"seed": 0, "threads": 1, "log_every": 1, "val_every": 2, "ckpt_every": 2, "ema_decay": None, "tensorboard": False,
+                 "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                 "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2}, "optim": {"lr": 1e-3}},
+        "stages": [{"name": "pre", "stage": "srresnet", "steps": 3, "loss": {"pixel": "mse"}},
+                   {"name": "gan", "stage": "srgan", "steps": 2, "init_generator": "{previous}", "loss": {"pixel": "mse", "adversarial_weight": 1e-3}}],
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "runs"
+    assert main(["train", "--recipe", str(path), "--out", str(out), "--no-progress"]) == 0
+    pre = load_latest_checkpoint(out / "pre" / "checkpoints")[0]
+    gan_rows = list(csv.DictReader((out / "gan" / "metrics.csv").open()))
+    assert pre["step"] == 3 and len(gan_rows) == 2
+    assert all(float(r["loss_d"]) > 0 and 0 <= float(r["d_real"]) <= 1 for r in gan_rows)
+    # resuming a finished recipe skips its stages
+    assert main(["train", "--recipe", str(path), "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert main(["plot", str(out / "gan")]) == 0
+    for name in ("psnr.png", "ssim.png", "mse.png", "losses.png"):
+        png = out / "gan" / "plots" / name
+        assert png.stat().st_size > 5000
+        assert Image.open(png).size[0] > 100
 
 
 def test_nan_loss_stops_with_step(tmp_path):

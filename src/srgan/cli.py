@@ -210,11 +210,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import Trainer, load_config
+    from .train import Trainer
+    from .train.checkpoint import load_latest_checkpoint
+    from .train.recipes import load_recipe
 
-    cfg = load_config(args.config, args.set)
-    trainer = Trainer(cfg, resume=args.resume)
-    trainer.fit(progress=not args.no_progress)
+    if bool(args.config) == bool(args.recipe):
+        raise CLIError("give exactly one of --config FILE or --recipe NAME")
+    stages = load_recipe(args.config or args.recipe, args.set, args.steps_factor, args.out)
+    for cfg in stages:
+        if args.vgg_weights:
+            cfg.loss.vgg_weights = args.vgg_weights
+        done = load_latest_checkpoint(Path(cfg.out_dir) / "checkpoints") if args.resume else None
+        if done is not None and int(done[0]["step"]) >= cfg.steps:
+            print(f"stage {cfg.name}: already complete ({cfg.out_dir})")
+            continue
+        if len(stages) > 1:
+            print(f"stage {cfg.name}: {cfg.stage}, {cfg.steps} steps -> {cfg.out_dir}")
+        Trainer(cfg, resume=args.resume).fit(progress=not args.no_progress)
+    return EXIT_OK
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_run
+
+    for p in plot_run(args.run, args.out):
+        print(f"wrote {p}")
     return EXIT_OK
 
 
@@ -291,12 +311,23 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="auto")
     d.set_defaults(func=_cmd_demo)
 
-    t = sub.add_parser("train", help="train a model from a YAML config")
-    t.add_argument("--config", required=True)
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4")
+    from .train.recipes import recipe_names
+
+    t = sub.add_parser("train", help="train from a packaged recipe or a YAML config")
+    t.add_argument("--recipe", help=f"packaged recipe ({', '.join(recipe_names())}) or a recipe file")
+    t.add_argument("--config", help="a YAML config (single stage, or base + stages)")
+    t.add_argument("--out", help="output folder for a multi-stage recipe (default runs/<recipe>)")
+    t.add_argument("--set", action="append", default=[], metavar="[STAGE:]KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4 or --set srgan:loss.vgg_weight=0.01")
+    t.add_argument("--steps-factor", type=float, default=1.0, help="scale every iteration count (steps, milestones, warm-up) by this factor")
+    t.add_argument("--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    pl = sub.add_parser("plot", help="PSNR/SSIM/MSE and loss curves of a training run as PNG")
+    pl.add_argument("run", help="training run folder (holds metrics.csv)")
+    pl.add_argument("-o", "--out", help="output folder (default RUN/plots)")
+    pl.set_defaults(func=_cmd_plot)
 
     x = sub.add_parser("export-weights", help="write a training run's generator as a safetensors model")
     x.add_argument("run", help="training run folder (out_dir)")
