@@ -45,3 +45,25 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
     dist.all_reduce(t)
     return {k: float(v) / info.world_size for k, v in zip(keys, t)}
+
+
+def check_replicas_in_sync(module: torch.nn.Module, info: DistInfo) -> None:
+    """Raise if this rank's parameters differ from the other ranks' (a desync bug); then
+    give every rank rank 0's buffers (BatchNorm statistics drift per rank between the
+    broadcasts DDP does at each forward)."""
+    if not info.enabled:
+        return
+    with torch.no_grad():
+        local = torch.stack([p.detach().double().sum() for p in module.parameters()]).cpu()
+        for b in module.buffers():
+            dist.broadcast(b, 0)
+    gathered = [torch.zeros_like(local) for _ in range(info.world_size)]
+    dist.all_gather(gathered, local)
+    for r, other in enumerate(gathered):
+        if not torch.equal(other, gathered[0]):
+            raise RuntimeError(f"DDP replicas out of sync: rank {r} differs from rank 0")
+
+
+def cleanup_distributed(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -21,7 +21,7 @@ from ..metrics import evaluate_pair
 from ..models import Discriminator, Generator
 from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .distributed import DistInfo, all_reduce_mean, init_distributed
+from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
 from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
 
@@ -168,6 +168,7 @@ class Trainer:
         log.info("resumed from %s at step %d", path, self.step)
 
     def save(self) -> Path | None:
+        check_replicas_in_sync(self.generator, self.dist)
         if not self.dist.is_main:
             return None
         return save_checkpoint(self.state_dict(), self.ckpt_dir, self.step, self.cfg.keep_checkpoints)
@@ -294,4 +295,5 @@ class Trainer:
         bar.close()
         if self._tb is not None:
             self._tb.close()
+        cleanup_distributed(self.dist)
         return last
