@@ -180,6 +180,42 @@ def test_two_stage_recipe_end_to_end_and_plot(tmp_path):
         assert Image.open(png).size[0] > 100
 
 
+def test_tensorboard_scalars_and_image_grids(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = load_config(_config(tmp_path, "tb", steps=4), ["tensorboard=true"])
+    Trainer(cfg).fit(progress=False)
+    acc = EventAccumulator(str(tmp_path / "tb" / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"loss_g", "psnr", "ssim", "mse"} <= set(tags["scalars"])
+    assert [e.step for e in acc.Scalars("psnr")] == [4]
+    img_tags = [t for t in tags["images"] if t.startswith("val/")]
+    assert img_tags
+    im = acc.Images(img_tags[0])[0]
+    assert im.width == 4 * 56 and im.height in (48, 56, 64)  # LR | bicubic | SR | HR side by side
+
+
+def test_cache_and_lazy_files_give_identical_samples(tmp_path):
+    from srgan.data import ImageFiles
+
+    root = _dataset(tmp_path)
+    a = RandomCropDataset(ImageCache(root, 16), 2, 16, seed=4)
+    b = RandomCropDataset(ImageFiles(root, 16), 2, 16, seed=4)
+    for k in (0, 7, 100):
+        assert torch.equal(a[k][1], b[k][1])
+
+
+def test_bf16_autocast_path_runs_on_cpu(tmp_path):
+    cfg = load_config(_config(tmp_path, "amp", steps=2), ["amp=bf16", "stage=srgan"])
+    Trainer(cfg).fit(progress=False)
+    rows = list(csv.DictReader((tmp_path / "amp" / "metrics.csv").open()))
+    assert all(np.isfinite(float(r["loss_g"])) and float(r["loss_d"]) > 0 for r in rows)
+    with pytest.raises(ConfigError, match="fp16 needs CUDA"):
+        Trainer(load_config(_config(tmp_path, "amp16", steps=2), ["amp=fp16", "device=cpu"]))
+
+
 def test_nan_loss_stops_with_step(tmp_path):
     cfg = load_config(_config(tmp_path, "nan", steps=4))
     t = Trainer(cfg)

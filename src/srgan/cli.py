@@ -230,6 +230,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "div2k":
+        from .download import DIV2K, DIV2K_BASE_URL, fetch_archives
+
+        splits = args.splits.split(",")
+        unknown = [s for s in splits if s not in DIV2K]
+        if unknown:
+            raise CLIError(f"unknown DIV2K split(s) {', '.join(unknown)} (use {', '.join(DIV2K)})")
+        archives = [DIV2K[s] for s in splits]
+        folders = fetch_archives(Path(args.root) / "DIV2K", archives, args.base_url or DIV2K_BASE_URL, keep_archives=args.keep_archives)
+        for f in folders:
+            print(f"ready: {f}")
+        return EXIT_OK
+    from .prepare import extract_subimages
+
+    n = extract_subimages(args.input, args.output, args.crop, args.step, args.min_tail)
+    print(f"wrote {n} sub-images to {args.output}")
+    return EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_run
 
@@ -324,6 +344,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
 
+    da = sub.add_parser("data", help="download and prepare training data")
+    dsub = da.add_subparsers(dest="data_command", required=True)
+    dv = dsub.add_parser("div2k", help="download DIV2K HR (resumable, SHA-256 checked) and extract to ROOT/DIV2K")
+    dv.add_argument("--root", required=True)
+    dv.add_argument("--splits", default="train,valid", help="comma-separated: train, valid")
+    dv.add_argument("--base-url", help="a mirror of the official DIV2K folder")
+    dv.add_argument("--keep-archives", action="store_true")
+    dp = dsub.add_parser("prepare", help="extract overlapping sub-images for fast loading (BasicSR style)")
+    dp.add_argument("--input", required=True)
+    dp.add_argument("--output", required=True)
+    dp.add_argument("--crop", type=int, default=480)
+    dp.add_argument("--step", type=int, default=240)
+    dp.add_argument("--min-tail", type=int, default=48, help="add an edge-flush crop when this many pixels remain")
+    da.set_defaults(func=_cmd_data)
+
     pl = sub.add_parser("plot", help="PSNR/SSIM/MSE and loss curves of a training run as PNG")
     pl.add_argument("run", help="training run folder (holds metrics.csv)")
     pl.add_argument("-o", "--out", help="output folder (default RUN/plots)")
@@ -349,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as exc:
+    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _error(msg)
         return EXIT_USAGE

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from .imresize import imresize
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "load_rgb", "ImageCache", "RandomCropDataset", "StepBatchSampler", "PairedImages", "to_tensor"]
+__all__ = ["IMAGE_EXTENSIONS", "list_images", "load_rgb", "ImageCache", "ImageFiles", "RandomCropDataset", "StepBatchSampler", "PairedImages", "to_tensor"]
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -72,9 +72,42 @@ class ImageCache:
     def __len__(self) -> int:
         return len(self.images)
 
+    def get(self, i: int) -> np.ndarray:
+        return self.images[i]
+
     @property
     def megapixels(self) -> float:
         return sum(i.shape[0] * i.shape[1] for i in self.images) / 1e6
+
+
+class ImageFiles:
+    """The same interface as :class:`ImageCache`, decoding on access: for sets too big
+    for memory (use sub-images from ``srgan data prepare`` and loader workers)."""
+
+    def __init__(self, roots: str | Path | Sequence[str | Path], min_size: int = 0) -> None:
+        roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+        paths = [p for r in roots for p in list_images(r)]
+        if not paths:
+            raise FileNotFoundError(f"no images found in {', '.join(map(str, roots))}")
+        self.paths, self._pixels = [], 0
+        for p in paths:
+            with Image.open(p) as im:
+                w, h = im.size
+            if min(w, h) >= min_size:
+                self.paths.append(p)
+                self._pixels += w * h
+        if not self.paths:
+            raise ValueError(f"no image is at least {min_size} px on its short side")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def get(self, i: int) -> np.ndarray:
+        return load_rgb(self.paths[i])
+
+    @property
+    def megapixels(self) -> float:
+        return self._pixels / 1e6
 
 
 class RandomCropDataset(Dataset):
@@ -85,7 +118,7 @@ class RandomCropDataset(Dataset):
     by ``(seed, k)``. Returns ``(lr, hr)`` float tensors in [0, 1].
     """
 
-    def __init__(self, cache: ImageCache, scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0) -> None:
+    def __init__(self, cache: "ImageCache | ImageFiles", scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0) -> None:
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of scale {scale}")
         self.cache, self.scale, self.crop, self.augment, self.seed = cache, scale, crop, augment, seed
@@ -104,7 +137,7 @@ class RandomCropDataset(Dataset):
 
     def sample(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The uint8 (lr, hr) crops for global sample index ``k``."""
-        img = self.cache.images[self._image_index(k)]
+        img = self.cache.get(self._image_index(k))
         rng = np.random.default_rng((self.seed, k))
         h, w = img.shape[:2]
         y = int(rng.integers(0, h - self.crop + 1))

@@ -40,6 +40,7 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     augment: bool = True
+    cache: bool = True  # decode every image once into memory; false: decode per sample (use sub-images + workers)
 
     def validate(self) -> None:
         _check(len(self.train) > 0, "data.train", "needs at least one folder of HR images")

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data import ImageCache, PairedImages, RandomCropDataset, StepBatchSampler
+from ..data import ImageCache, ImageFiles, PairedImages, RandomCropDataset, StepBatchSampler
 from ..inference import resolve_device, upscale_array
 from ..metrics import evaluate_pair
 from ..models import Discriminator, Generator
@@ -228,8 +228,8 @@ class Trainer:
     def _loader(self) -> tuple[DataLoader, float]:
         cfg, d = self.cfg, self.cfg.data
         t0 = time.perf_counter()
-        cache = ImageCache(d.train, min_size=d.crop)
-        log.info("cached %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0)
+        cache = (ImageCache if d.cache else ImageFiles)(d.train, min_size=d.crop)
+        log.info("indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0)
         dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed)
         sampler = StepBatchSampler(d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
