@@ -1,9 +1,12 @@
-"""Training throughput of the SRResNet stage through the real Trainer and data loader.
+"""Training throughput through the real Trainer and data loader.
 
-    python benchmarks/train_throughput.py --train ../shared/data/train [--blocks 16] [--steps 40]
+    python benchmarks/train_throughput.py --train ../shared/data/train \
+        [--stage srresnet|srgan] [--vgg] [--blocks 16] [--steps 20] [--workers 0]
 
 Reports steps/s and the share of wall time spent waiting for data (from the
-run's metrics.csv: data_time vs step_time per logged window).
+run's metrics.csv: data_time vs step_time per logged window, warm-up dropped).
+With ``--vgg`` the VGG19 loss uses random weights (speed does not depend on them;
+ImageNet weights cannot be downloaded here).
 """
 from __future__ import annotations
 
@@ -17,30 +20,41 @@ from pathlib import Path
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", required=True, help="folder of HR training images")
+    ap.add_argument("--stage", choices=["srresnet", "srgan"], default="srresnet")
+    ap.add_argument("--vgg", action="store_true", help="add the VGG19 (relu5_4) content loss")
     ap.add_argument("--blocks", type=int, default=16)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop", type=int, default=96)
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--no-cache", action="store_true", help="decode per sample instead of the in-memory cache")
+    ap.add_argument("--header", action="store_true", help="print the table header")
     args = ap.parse_args()
 
+    import srgan.train.stages as stages
     from srgan.train import Trainer, load_config
 
+    if args.vgg:
+        stages.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost
+    warm = 3
     with tempfile.TemporaryDirectory() as tmp:
-        warm = 5
         cfg = load_config(raw={
-            "out_dir": tmp, "steps": args.steps + warm, "log_every": warm, "val_every": 10**9, "ckpt_every": 10**9,
-            "threads": args.threads, "model": {"num_blocks": args.blocks},
-            "data": {"train": [args.train], "crop": args.crop, "batch_size": args.batch, "num_workers": args.workers},
+            "out_dir": tmp, "stage": args.stage, "steps": args.steps + warm, "log_every": warm, "val_every": 10**9, "ckpt_every": 10**9,
+            "threads": args.threads, "tensorboard": False, "model": {"num_blocks": args.blocks},
+            "data": {"train": [args.train], "crop": args.crop, "batch_size": args.batch, "num_workers": args.workers, "cache": not args.no_cache},
+            "loss": {"pixel": "mse", "vgg_weight": 6e-3 if args.vgg else 0.0},
         })
         Trainer(cfg).fit(progress=False)
         rows = list(csv.DictReader((Path(tmp) / "metrics.csv").open()))[1:]  # drop the warm-up window
-    data_t = sum(float(r["data_time"]) for r in rows) / len(rows)
-    step_t = sum(float(r["step_time"]) for r in rows) / len(rows)
-    print("| B | batch | crop | threads | workers | steps/s | data share |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {args.blocks} | {args.batch} | {args.crop} | {args.threads} | {args.workers} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |")
+    n = [args.steps % warm or warm if i == len(rows) - 1 else warm for i in range(len(rows))]
+    data_t = sum(float(r["data_time"]) * k for r, k in zip(rows, n)) / sum(n)
+    step_t = sum(float(r["step_time"]) * k for r, k in zip(rows, n)) / sum(n)
+    if args.header:
+        print("| stage | VGG | B | batch | crop | threads | workers | cache | steps/s | data share |")
+        print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    print(f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | {args.threads} | {args.workers} | "
+          f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |")
     return 0
 
 

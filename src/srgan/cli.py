@@ -250,6 +250,20 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .server.app import create_app
+        from .server.settings import ServerSettings
+    except ImportError as exc:
+        raise CLIError(f"srgan serve needs the server extras: pip install 'srgan[serve]' ({exc.name} is missing)") from None
+    settings = ServerSettings(max_upload_bytes=args.max_upload_bytes, max_input_pixels=args.max_input_pixels, max_output_pixels=args.max_output_pixels,
+                              request_timeout=args.timeout, workers=args.workers, queue_size=args.queue, default_model=args.model, device=args.device)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_run
 
@@ -343,6 +357,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    from .server.settings import ServerSettings as _S
+
+    sv = sub.add_parser("serve", help="HTTP API and web page (needs srgan[serve])")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--model", default=DEFAULT_MODEL, help="default model")
+    sv.add_argument("--device", default="auto")
+    sv.add_argument("--workers", type=int, default=_S.workers, help="concurrent inferences")
+    sv.add_argument("--queue", type=int, default=_S.queue_size, help="requests allowed to wait; more get 429")
+    sv.add_argument("--timeout", type=float, default=_S.request_timeout, help="seconds per request")
+    sv.add_argument("--max-upload-bytes", type=int, default=_S.max_upload_bytes)
+    sv.add_argument("--max-input-pixels", type=int, default=_S.max_input_pixels)
+    sv.add_argument("--max-output-pixels", type=int, default=_S.max_output_pixels)
+    sv.set_defaults(func=_cmd_serve)
 
     da = sub.add_parser("data", help="download and prepare training data")
     dsub = da.add_subparsers(dest="data_command", required=True)

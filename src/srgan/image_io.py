@@ -21,7 +21,7 @@ import numpy as np
 import png
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "ImageData", "read_image", "write_image", "from_pil", "to_pil", "quantize", "DEFAULT_MAX_PIXELS"]
+__all__ = ["ImageError", "ImageData", "read_image", "read_image_bytes", "write_image", "encode_image", "from_pil", "to_pil", "quantize", "DEFAULT_MAX_PIXELS"]
 
 DEFAULT_MAX_PIXELS = 64_000_000  # input pixels; Pillow's own bomb guard is separate
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -130,6 +130,11 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise ImageError(f"{path}: is a folder, not an image") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return read_image_bytes(data, str(path), max_pixels)
+
+
+def read_image_bytes(data: bytes, path: str = "image", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Decode an encoded image held in memory; ``path`` only names it in errors."""
     if not data:
         raise ImageError(f"{path}: empty file")
     try:
@@ -197,7 +202,7 @@ def to_pil(img: ImageData) -> Image.Image:
     return Image.fromarray(arr, mode)
 
 
-def _write_png16(path: Path, img: ImageData) -> None:
+def _encode_png16(img: ImageData) -> bytes:
     color = quantize(img.color, 16)
     planes = [color[..., i] for i in range(color.shape[2])]
     if img.alpha is not None:
@@ -215,52 +220,57 @@ def _write_png16(path: Path, img: ImageData) -> None:
         extra.append((b"iTXt", k.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00" + v.encode("utf-8")))
     out = io.BytesIO()
     png.write_chunks(out, [chunks[0], *extra, *chunks[1:]])
-    path.write_bytes(out.getvalue())
+    return out.getvalue()
+
+
+def encode_image(img: ImageData, fmt: str, quality: int = 95) -> bytes:
+    """Encode ``img`` as ``png``, ``jpeg``, ``webp``, ``tiff`` or ``bmp``, keeping depth, alpha,
+    ICC, EXIF and text where the format allows."""
+    fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    buf = io.BytesIO()
+    if fmt == "png" and img.bit_depth == 16:
+        return _encode_png16(img)
+    im = to_pil(img)
+    kwargs: dict = {}
+    if img.icc_profile:
+        kwargs["icc_profile"] = img.icc_profile
+    if img.exif:
+        kwargs["exif"] = img.exif
+    if fmt == "jpeg":
+        if im.mode in ("LA", "RGBA"):
+            raise ImageError("JPEG cannot store transparency; write .png or .webp instead")
+        kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "webp":
+        kwargs.update(quality=quality, lossless=quality >= 100)
+    elif fmt == "png":
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        for k, v in img.text.items():
+            info.add_itxt(k, v)
+        kwargs["pnginfo"] = info
+    elif fmt == "bmp":
+        kwargs.pop("icc_profile", None)
+        kwargs.pop("exif", None)
+    elif fmt != "tiff":
+        raise ImageError(f"unsupported output format '{fmt}' (use png, jpg, webp, tif or bmp)")
+    im.save(buf, fmt.upper(), **kwargs)
+    return buf.getvalue()
 
 
 def write_image(path: str | Path, img: ImageData, quality: int = 95, overwrite: bool = False) -> Path:
-    """Write ``img`` to ``path`` (format from the extension), keeping depth, alpha, ICC and EXIF where the format allows."""
+    """Write ``img`` to ``path`` (format from the extension) atomically; never overwrites unless asked."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise ImageError(f"{path}: already exists (use --overwrite to replace it)")
-    fmt = path.suffix.lower()
+    try:
+        data = encode_image(img, path.suffix, quality)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        if fmt == ".png" and img.bit_depth == 16:
-            _write_png16(tmp, img)
-        else:
-            im = to_pil(img)
-            kwargs: dict = {}
-            if img.icc_profile:
-                kwargs["icc_profile"] = img.icc_profile
-            if img.exif:
-                kwargs["exif"] = img.exif
-            if fmt in (".jpg", ".jpeg"):
-                if im.mode in ("LA", "RGBA"):
-                    raise ImageError(f"{path}: JPEG cannot store transparency; write .png or .webp instead")
-                kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
-                save_fmt = "JPEG"
-            elif fmt == ".webp":
-                kwargs.update(quality=quality, lossless=quality >= 100)
-                save_fmt = "WEBP"
-            elif fmt == ".png":
-                from PIL import PngImagePlugin
-
-                info = PngImagePlugin.PngInfo()
-                for k, v in img.text.items():
-                    info.add_itxt(k, v)
-                kwargs["pnginfo"] = info
-                save_fmt = "PNG"
-            elif fmt in (".tif", ".tiff"):
-                save_fmt = "TIFF"
-            elif fmt == ".bmp":
-                kwargs.pop("icc_profile", None)
-                kwargs.pop("exif", None)
-                save_fmt = "BMP"
-            else:
-                raise ImageError(f"{path}: unsupported output format '{fmt}' (use .png, .jpg, .webp, .tif or .bmp)")
-            im.save(tmp, save_fmt, **kwargs)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

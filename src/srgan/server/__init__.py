@@ -1,0 +1,1 @@
+"""``srgan serve``: an HTTP API and a web page (needs ``pip install 'srgan[serve]'``)."""

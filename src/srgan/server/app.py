@@ -1,0 +1,184 @@
+"""FastAPI application: models loaded once, bounded worker pool, strict limits.
+
+Inference runs in a thread pool off the event loop. Admission is bounded by a
+counter of ``workers + queue_size`` slots: a request that finds no slot gets
+429 with ``Retry-After`` at once, so the queue never grows without bound.
+Every failure is a JSON ``{"error": ...}`` with a 4xx/5xx code, never a traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from .. import __version__
+from ..api import SRModel, from_pretrained
+from ..hub import ModelFileError, packaged_models, read_config
+from ..image_io import ImageData, ImageError, read_image_bytes, encode_image
+from ..imresize import imresize
+from .settings import ServerSettings
+
+FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class ModelPool:
+    """Packaged models, each loaded once on first use and shared by all requests."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self._models: dict[str, SRModel] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(packaged_models())
+
+    def get(self, name: str) -> SRModel:
+        with self._lock:
+            if name not in self._models:
+                if name not in packaged_models():
+                    raise ApiError(404, f"unknown model '{name}'; available: {', '.join(['bicubic', *packaged_models()])}")
+                self._models[name] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile)
+            return self._models[name]
+
+
+class Admission:
+    """At most ``capacity`` requests inside (running or queued); others are refused."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.inside = capacity, 0
+        self._lock = threading.Lock()
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self.inside >= self.capacity:
+                return False
+            self.inside += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inside -= 1
+
+
+def _bicubic(img: ImageData, scale: int) -> ImageData:
+    color = np.clip(imresize(img.color.astype(np.float64), scale), 0, 1).astype(np.float32)
+    alpha = None if img.alpha is None else np.clip(imresize(img.alpha.astype(np.float64), scale), 0, 1).astype(np.float32)
+    return img.with_pixels(color, alpha)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    app = FastAPI(title="srgan", version=__version__, description="Single-image super-resolution (SRResNet/SRGAN).")
+    pool = ModelPool(settings)
+    executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="srgan-infer")
+    admission = Admission(settings.workers + settings.queue_size)
+    app.state.settings, app.state.pool, app.state.admission = settings, pool, admission
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, torch.get_num_threads() // settings.workers))
+    except Exception:  # pragma: no cover - torch always present
+        pass
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return JSONResponse({"error": f"invalid request: {where} {first.get('msg', '')}".strip()}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "in_flight": admission.inside, "capacity": admission.capacity}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        out = [{"name": "bicubic", "scale": 4, "description": "MATLAB-compatible bicubic interpolation (baseline)"}]
+        for name, path in packaged_models().items():
+            cfg = read_config(path)
+            out.append({"name": name, "scale": cfg.get("scale"), "num_blocks": cfg.get("num_blocks"), "description": cfg.get("description", ""),
+                        "metrics": cfg.get("metrics", {}), "default": name == settings.default_model})
+        return {"models": out}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse((resources.files("srgan.server") / "static" / "index.html").read_text())
+
+    @app.post("/v1/upscale")
+    async def upscale(request: Request, image: UploadFile = File(...), model: str = Form(None), format: str = Form("png"),
+                      scale: int = Form(4)) -> Response:
+        fmt = format.lower()
+        if fmt not in FORMATS:
+            raise ApiError(422, f"unsupported output format '{format}' (use png, jpeg or webp)")
+        name = model or settings.default_model
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 65536:
+            raise ApiError(413, f"upload is larger than the limit of {settings.max_upload_bytes} bytes")
+        data = await image.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(413, f"upload is larger than the limit of {settings.max_upload_bytes} bytes")
+        if not admission.try_enter():
+            raise ApiError(429, "server busy: all workers and queue slots are taken; retry later", {"Retry-After": str(settings.retry_after)})
+        try:
+            t0 = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale)
+            try:
+                body, used = await asyncio.wait_for(job, timeout=settings.request_timeout)
+            except asyncio.TimeoutError:
+                raise ApiError(503, f"request took longer than the {settings.request_timeout:g} s limit", {"Retry-After": str(settings.retry_after)}) from None
+            ms = (time.perf_counter() - t0) * 1000
+            return Response(body, media_type=FORMATS[fmt], headers={"X-SRGAN-Model": used, "X-SRGAN-Time-Ms": f"{ms:.0f}", "Server-Timing": f"upscale;dur={ms:.0f}"})
+        finally:
+            admission.leave()
+
+    app.router.on_shutdown.append(lambda: executor.shutdown(wait=False, cancel_futures=True))
+    return app
+
+
+def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int) -> tuple[bytes, str]:
+    """Decode, check limits, upscale, encode (runs in a worker thread)."""
+    try:
+        img = read_image_bytes(data, filename, max_pixels=settings.max_input_pixels)
+    except ImageError as exc:
+        status = 413 if "over the limit" in str(exc) or "bomb" in str(exc) else 400
+        raise ApiError(status, str(exc)) from None
+    if name == "bicubic":
+        model_scale = scale
+        if scale not in (2, 4, 8):
+            raise ApiError(422, "scale must be 2, 4 or 8")
+    else:
+        try:
+            model = pool.get(name)
+        except ModelFileError as exc:
+            raise ApiError(404, str(exc)) from None
+        model_scale = model.scale
+    w, h = img.size
+    if w * h * model_scale**2 > settings.max_output_pixels:
+        raise ApiError(413, f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the limit of {settings.max_output_pixels / 1e6:.1f} MP")
+    out = _bicubic(img, model_scale) if name == "bicubic" else model.upscale_data(img)
+    if fmt in ("jpeg", "jpg") and out.alpha is not None:
+        out = out.with_pixels(out.color, None)  # JPEG has no alpha: flatten by dropping it
+    return encode_image(out, fmt), name

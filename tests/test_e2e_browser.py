@@ -1,0 +1,115 @@
+"""End-to-end: a real `srgan serve` process driven by headless Chromium (Playwright)."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import natural_image
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _skip_reason() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not os.path.exists(CHROMIUM):
+        return "Debian's chromium is not installed (apt-get install chromium)"
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return "server extras missing (pip install 'srgan[serve]')"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode())
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def test_upload_compare_download_screenshot(server, browser, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(natural_image(60, 80, seed=3)).save(photo)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    page.set_input_files("#file", str(photo))
+    page.click("#go")
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    sizes = page.evaluate("[document.getElementById('img-sr').naturalWidth, document.getElementById('img-sr').naturalHeight,"
+                          " document.getElementById('img-bicubic').naturalWidth, document.getElementById('img-bicubic').naturalHeight]")
+    assert sizes == [320, 240, 320, 240]
+    # the slider moves the split between the two images
+    page.fill("#split", "20")
+    page.dispatch_event("#split", "input")
+    assert page.evaluate("getComputedStyle(document.getElementById('img-sr')).clipPath").startswith("inset(0px 0px 0px 20%")
+    page.click("#loupe-toggle")
+    box = page.locator("#compare").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    assert page.locator("#loupe").is_visible()
+    with page.expect_download() as dl:
+        page.click("#download")
+    saved = tmp_path / "download.png"
+    dl.value.save_as(saved)
+    assert Image.open(saved).size == (320, 240)
+    shot = Path(os.environ.get("SRGAN_SCREENSHOT_DIR", tmp_path)) / "web-result.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_keyboard_error_display_and_narrow_window(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 380, "height": 800})
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 380  # no horizontal scrolling
+    page.focus("#drop")
+    with page.expect_file_chooser() as fc:
+        page.keyboard.press("Enter")
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("this is text")
+    fc.value.set_files(str(bad))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the focused Upscale button
+    page.wait_for_selector("#status.error", timeout=30_000)
+    assert "not an image" in page.inner_text("#status")
