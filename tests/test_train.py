@@ -112,24 +112,29 @@ def test_training_learns_and_writes_log(tmp_path):
         Trainer(cfg)
 
 
-def test_resume_after_sigkill_is_bit_exact(tmp_path):
-    """Kill a real training process mid-run, resume it, and compare with an uninterrupted run."""
-    steps = 14
+def test_resume_after_repeated_sigkill_is_bit_exact(tmp_path):
+    """SIGKILL a real training process at random points several times, resume each time,
+    and compare with an uninterrupted run: the weights must be bit-identical."""
+    steps = 24
     ref_cfg = load_config(_config(tmp_path, "ref", steps))
     Trainer(ref_cfg).fit(progress=False)
     ref = _final_weights(tmp_path / "ref")
 
     cfg_path = _config(tmp_path, "killed", steps)
     cmd = [sys.executable, "-m", "srgan.cli", "train", "--config", str(cfg_path), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = tmp_path / "killed" / "checkpoints"
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(int(p.stem.split("_")[1]) >= 4 for p in list_checkpoints(ckpts)):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = max(int(p.stem.split("_")[1]) for p in list_checkpoints(ckpts))
-    assert 4 <= done < steps, "the run should have been killed part-way"
+    rng = np.random.default_rng(0)
+    kills = []
+    for target in sorted(rng.choice(np.arange(3, steps - 2), size=3, replace=False)):
+        proc = subprocess.Popen(cmd + (["--resume"] if kills else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(int(p.stem.split("_")[1]) >= target for p in list_checkpoints(ckpts)):
+            time.sleep(0.01)
+        time.sleep(float(rng.uniform(0, 0.05)))  # land anywhere: mid-step or mid-write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills.append(max(int(p.stem.split("_")[1]) for p in list_checkpoints(ckpts)))
+    assert all(k < steps for k in kills), f"every kill should land part-way: {kills}"
     rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     assert rc.returncode == 0, rc.stderr
     out = _final_weights(tmp_path / "killed")
@@ -142,13 +147,73 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path):
     assert steps_logged == sorted(set(steps_logged)), "no duplicated log rows after resume"
 
 
-def test_corrupt_newest_checkpoint_falls_back(tmp_path):
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "bitflip"])
+def test_corrupt_newest_checkpoint_falls_back(tmp_path, damage, caplog):
     cfg = load_config(_config(tmp_path, "c", steps=4))
     Trainer(cfg).fit(progress=False)
     newest = list_checkpoints(tmp_path / "c" / "checkpoints")[-1]
-    newest.write_bytes(newest.read_bytes()[:100])
+    data = bytearray(newest.read_bytes())
+    if damage == "truncate":
+        newest.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        newest.write_bytes(os.urandom(len(data)))
+    elif damage == "bitflip":  # still a loadable zip/pickle: only the checksum can tell
+        data[len(data) - 2000] ^= 0x01
+        newest.write_bytes(bytes(data))
     state, path = load_latest_checkpoint(tmp_path / "c" / "checkpoints")
     assert path != newest and state["step"] == 3
+    assert "falling back to the previous one" in caplog.text
+    t = Trainer(cfg, resume=True)
+    assert t.step == 3
+    t.fit(progress=False)
+    assert load_latest_checkpoint(tmp_path / "c" / "checkpoints")[0]["step"] == 4
+
+
+def test_checkpoint_without_digest_loads_with_warning(tmp_path, caplog):
+    cfg = load_config(_config(tmp_path, "nd", steps=2))
+    Trainer(cfg).fit(progress=False)
+    newest = list_checkpoints(tmp_path / "nd" / "checkpoints")[-1]
+    newest.with_suffix(".pt.sha256").unlink()
+    state, path = load_latest_checkpoint(tmp_path / "nd" / "checkpoints")
+    assert path == newest and state["step"] == 2 and "unverified" in caplog.text
+
+
+def test_disk_full_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    import srgan.train.checkpoint as ck
+
+    cfg = load_config(_config(tmp_path, "full", steps=3))
+    t = Trainer(cfg)
+    t.fit(progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "full" / "checkpoints").iterdir()}
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck.os, "fsync", full_disk)
+    t.step = 99
+    with pytest.raises(OSError, match="No space left"):
+        t.save()
+    monkeypatch.setattr(ck.os, "fsync", real_fsync)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "full" / "checkpoints").iterdir()}
+    assert after == before  # nothing half-written, no temp files left, old checkpoints intact
+    assert load_latest_checkpoint(tmp_path / "full" / "checkpoints")[0]["step"] == 3
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    cfg_path = _config(tmp_path, "int", steps=100000)
+    cmd = [sys.executable, "-m", "srgan.cli", "train", "--config", str(cfg_path), "--no-progress", "--set", "ckpt_every=1000000", "--set", "val_every=1000000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    log = tmp_path / "int" / "metrics.csv"
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "saved a checkpoint" in err and "Traceback" not in err
+    state, _ = load_latest_checkpoint(tmp_path / "int" / "checkpoints")
+    assert state["step"] >= 4
 
 
 def test_two_stage_recipe_end_to_end_and_plot(tmp_path):

@@ -1,10 +1,15 @@
-"""Training checkpoints: atomic writes, the last K kept, safe loading.
+"""Training checkpoints: atomic writes, SHA-256 verification, the last K kept.
 
 Checkpoints hold optimizer state, so they use ``torch.save``; they are always
-read back with ``weights_only=True`` (no arbitrary unpickling).
+read back with ``weights_only=True`` (no arbitrary unpickling). Each
+``ckpt_<step>.pt`` has a ``.sha256`` sidecar written after it; a checkpoint
+whose digest does not match (truncated, bit-flipped, half-written) is skipped
+with a warning and the previous one is used.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
 import re
@@ -28,31 +33,58 @@ def list_checkpoints(ckpt_dir: str | Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if _PATTERN.match(p.name))
 
 
-def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int = 3) -> Path:
-    """Write ``ckpt_<step>.pt`` via a temp file + fsync + rename, then prune to ``keep``."""
-    d = Path(ckpt_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    final = d / f"ckpt_{step:09d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_ckpt_", dir=d)
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, final)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep: int = 3) -> Path:
+    """Serialize, write ``ckpt_<step>.pt`` and its digest atomically (temp + fsync + rename), prune to ``keep``.
+
+    If writing fails (e.g. the disk is full) the exception propagates and the
+    previous checkpoints are untouched.
+    """
+    d = Path(ckpt_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    final = d / f"ckpt_{step:09d}.pt"
+    _atomic_write(final, data)
+    _atomic_write(final.with_suffix(".pt.sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
     for old in list_checkpoints(d)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
+        old.with_suffix(".pt.sha256").unlink(missing_ok=True)
     return final
 
 
+def _verified_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    digest_file = path.with_suffix(".pt.sha256")
+    if not digest_file.exists():
+        # the checkpoint is renamed into place only after fsync, so it is complete: an older
+        # format, or a crash between the two renames; torch.load still rejects a damaged file
+        log.warning("checkpoint %s has no .sha256 digest; loading it unverified", path.name)
+        return data
+    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+        raise ValueError("SHA-256 mismatch: the file is corrupted or truncated")
+    return data
+
+
 def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] | None:
-    """Newest readable checkpoint; an unreadable one is skipped with a warning."""
+    """Newest checkpoint that verifies and loads; bad ones are skipped with a warning."""
     for path in reversed(list_checkpoints(ckpt_dir)):
         try:
-            return torch.load(path, map_location="cpu", weights_only=True), path
-        except Exception as exc:  # truncated or corrupted file: fall back to the previous one
-            log.warning("checkpoint %s is unreadable (%s); trying the previous one", path, exc)
+            data = _verified_bytes(path)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), path
+        except Exception as exc:
+            log.warning("checkpoint %s is unusable (%s); falling back to the previous one", path.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return None

@@ -5,6 +5,8 @@ import csv
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -237,6 +239,24 @@ class Trainer:
         return loader, len(cache) / d.batch_size
 
     def fit(self, progress: bool = True) -> dict[str, float]:
+        """Train to ``cfg.steps``. Ctrl-C / SIGTERM finish the current step, save a checkpoint
+        and raise ``KeyboardInterrupt`` (a second Ctrl-C aborts at once)."""
+        stop = threading.Event()
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                stop.set()
+
+            previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._fit(progress, stop)
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+
+    def _fit(self, progress: bool, stop: threading.Event) -> dict[str, float]:
         cfg = self.cfg
         main = self.dist.is_main
         if main:
@@ -289,8 +309,12 @@ class Trainer:
             if row is not None and main:
                 row.update(step=self.step, epoch=round(self.step / epoch_len, 3), lr=self.stage.optimizers["g"].param_groups[0]["lr"], wall=time.time())
                 self._log_row(row)
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or stop.is_set():
                 self.save()
+            if stop.is_set():
+                bar.close()
+                log.warning("interrupted: saved a checkpoint at step %d in %s; continue with --resume", self.step, self.ckpt_dir)
+                raise KeyboardInterrupt
             t_data = time.perf_counter()
         bar.close()
         if self._tb is not None:
