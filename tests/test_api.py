@@ -53,3 +53,27 @@ def test_bad_arrays_rejected(model):
 def test_half_on_cpu_is_an_error():
     with pytest.raises(ValueError, match="GPU"):
         srgan.from_pretrained(device="cpu", half=True)
+
+
+def test_non_finite_output_is_an_error_not_garbage(tiny_model_file):
+    import torch
+
+    m = srgan.from_pretrained(str(tiny_model_file), device="cpu")
+    with torch.no_grad():
+        m.generator.tail.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="without --half"):
+        m.upscale(natural_image(8, 8))
+
+
+def test_nan_weights_file_rejected(tmp_path):
+    import torch
+
+    from srgan.hub import ModelFileError, save_generator
+    from srgan.models import Generator
+
+    g = Generator(4, 1, 8)
+    with torch.no_grad():
+        g.head[0].weight[0, 0, 0, 0] = float("nan")
+    p = save_generator(g, tmp_path / "nan.safetensors")
+    with pytest.raises(ModelFileError, match="NaN"):
+        srgan.from_pretrained(str(p))

@@ -1,11 +1,6 @@
 """End-to-end: a real `srgan serve` process driven by headless Chromium (Playwright)."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,24 +31,10 @@ pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason(
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    from srgan.server.process import served
+
+    with served("--device", "cpu") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,8 @@ class SRModel:
     def upscale_data(self, img: ImageData) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
         color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype)
+        if not np.isfinite(color).all():
+            raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
         if img.is_gray:
             color = color.mean(axis=2, keepdims=True)
         alpha = None

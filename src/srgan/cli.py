@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError, OSError) as exc:
+    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError, OSError, ArithmeticError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _error(msg)
         return EXIT_USAGE
