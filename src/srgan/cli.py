@@ -264,6 +264,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import check_onnx, export_onnx
+    from .hub import load_generator
+
+    g, _ = load_generator(args.model, allow_pickle=args.allow_pickle)
+    path = export_onnx(g, args.output, opset=args.opset)
+    print(f"wrote {path} (dynamic height/width)")
+    try:
+        err = check_onnx(g, path)
+        print(f"onnxruntime vs PyTorch: max abs error {err:.2e}")
+    except ImportError:
+        print("onnxruntime not installed: output not checked")
+    return EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_run
 
@@ -372,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-input-pixels", type=int, default=_S.max_input_pixels)
     sv.add_argument("--max-output-pixels", type=int, default=_S.max_output_pixels)
     sv.set_defaults(func=_cmd_serve)
+
+    ex = sub.add_parser("export", help="export a model to ONNX (dynamic height/width)")
+    ex.add_argument("-m", "--model", default=DEFAULT_MODEL)
+    ex.add_argument("--format", choices=["onnx"], default="onnx")
+    ex.add_argument("-o", "--output", required=True)
+    ex.add_argument("--opset", type=int, default=18)
+    ex.add_argument("--allow-pickle", action="store_true")
+    ex.set_defaults(func=_cmd_export)
 
     da = sub.add_parser("data", help="download and prepare training data")
     dsub = da.add_subparsers(dest="data_command", required=True)
