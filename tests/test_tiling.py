@@ -28,6 +28,17 @@ def test_tiled_equals_untiled_non_square(tile, tail_tile, scale):
     assert (out - ref).abs().max().item() < 1 / 255 / 100  # float rounding only
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_bands_equal_untiled(workers):
+    g = _random_eval_generator()
+    for shape in ((1, 3, 61, 29), (1, 3, 22, 57)):  # split along rows, then along columns
+        x = torch.rand(*shape)
+        ref = upscale_tensor(g, x, 4, tile=None)
+        out = upscale_tensor(g, x, 4, tile=24, tail_tile=9, workers=workers)
+        assert (out - ref).abs().max().item() < 1 / 255 / 100
+    assert torch.get_num_threads() >= 1
+
+
 def test_too_little_context_would_show():
     """Guard against a test that cannot fail: tiling with no context is visibly wrong."""
     g = _random_eval_generator()

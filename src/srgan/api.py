@@ -27,7 +27,7 @@ class SRModel:
     gray; 16-bit and float inputs keep their precision in and out.
     """
 
-    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512) -> None:
+    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512, workers: int = 1) -> None:
         self.device = resolve_device(device)
         if half and self.device.type == "cpu":
             raise ValueError("--half needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate")
@@ -39,6 +39,7 @@ class SRModel:
         self.config = dict(config or {})
         self.scale = generator.scale
         self.tile = tile
+        self.workers = workers  # CPU: bands run by this many single-threaded workers
         self.name = self.config.get("name", "srresnet")
 
     def __repr__(self) -> str:
@@ -46,7 +47,7 @@ class SRModel:
 
     def upscale_data(self, img: ImageData) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
-        color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype)
+        color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype, self.workers)
         if not np.isfinite(color).all():
             raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
         if img.is_gray:
@@ -97,7 +98,7 @@ class SRModel:
         return quantize(y, 16 if hi > 255 else 8)
 
 
-def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512) -> SRModel:
+def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512, workers: int = 1) -> SRModel:
     """Load a packaged model by name (see ``srgan models``) or a weight file."""
     generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
-    return SRModel(generator, cfg, device=device, half=half, tile=tile)
+    return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers)

@@ -1,0 +1,167 @@
+"""CPU inference speed against the hardware's peak and two baselines, in one process.
+
+    python benchmarks/inference.py [--threads 2] [--sizes 128 256 512] [--repeats 3] [--memory]
+
+Measures the fp32 peak with a large matmul, then for SRResNet B=16 and B=5 (x4,
+random weights with non-trivial BatchNorm statistics) and each LR size times,
+round-robin in one process:
+  naive     model.eval(), NCHW fp32, 64 px tiles with 8 px padding (Real-ESRGAN's default style)
+  cl-eager  channels_last eager forward of the whole image (untiled)
+  ours-w1   srgan's path: exact two-level tiling, channels_last, intra-op threads
+  ours-w2   the same split in 2 bands, one single-threaded worker each
+Prints s per output MP, MP/s, share of peak and the max abs difference from the
+untiled fp32 reference. ``--memory`` adds peak RSS of a 2000x2000 -> 8000x8000
+run in a fresh process, and ``--photo`` times decode -> upscale -> encode of a file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from srgan.inference import upscale_tensor
+from srgan.models import Generator
+
+
+def macs_per_output_pixel(g: Generator) -> float:
+    s = g.scale
+    lr = 3 * 64 * 81 + g.num_blocks * 2 * 64 * 64 * 9 + 64 * 64 * 9
+    per_hr = lr / s**2 + 15552  # head/body at LR res, the 9x9 64->3 conv at HR res
+    for i in range(len(g.upsample)):
+        per_hr += 64 * 256 * 9 / (s / 2**i) ** 2  # each 64->256 conv runs at 1x, 2x, ... of LR
+    return per_hr
+
+
+def peak_gflops(threads: int, n: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def model(blocks: int) -> Generator:
+    torch.manual_seed(0)
+    g = Generator(4, blocks)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return g.eval()
+
+
+@torch.inference_mode()
+def naive(g: Generator, x: torch.Tensor, tile: int = 64, pad: int = 8) -> torch.Tensor:
+    """Tiled NCHW forward as many SR tools do it (approximate at tile borders)."""
+    _, c, h, w = x.shape
+    s = g.scale
+    out = torch.empty(1, c, h * s, w * s)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa, yb, xb = max(y0 - pad, 0), max(x0 - pad, 0), min(y1 + pad, h), min(x1 + pad, w)
+            sr = g(x[:, :, ya:yb, xa:xb])
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr[:, :, (y0 - ya) * s : (y0 - ya + y1 - y0) * s, (x0 - xa) * s : (x0 - xa + x1 - x0) * s]
+    return out.clamp_(0, 1)
+
+
+MEMORY_CHILD = r"""
+import json, resource, time, numpy as np, torch
+torch.set_num_threads({threads})
+import srgan
+m = srgan.from_pretrained("{model}", device="cpu")
+x = (np.random.default_rng(0).random(({size}, {size}, 3)) * 255).astype(np.uint8)
+t = time.perf_counter(); y = m.upscale(x); dt = time.perf_counter() - t
+print(json.dumps({{"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": dt, "out_mp": y.shape[0] * y.shape[1] / 1e6}}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    ap.add_argument("--blocks", type=int, nargs="+", default=[16, 5])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory", action="store_true", help="peak RSS of a 2000x2000 x4 upscale in a fresh process")
+    ap.add_argument("--memory-size", type=int, default=2000)
+    ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    peak = peak_gflops(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, fp32 matmul peak {peak:.0f} GFLOP/s\n")
+    print("| model | LR size | variant | s/MP | MP/s | % of peak | max abs diff vs untiled |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    summary = {}
+    for blocks in args.blocks:
+        g = model(blocks)
+        g_cl = model(blocks).to(memory_format=torch.channels_last)
+        gflop_per_mp = 2 * macs_per_output_pixel(g) * 1e6 / 1e9
+        for size in args.sizes:
+            x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+            x_cl = x.contiguous(memory_format=torch.channels_last)
+            variants = {
+                "naive": lambda: naive(g, x),
+                "cl-eager": lambda: upscale_tensor(g_cl, x_cl, 4, tile=None, tail_tile=None),
+                "ours-w1": lambda: upscale_tensor(g_cl, x_cl, 4, tile=512, tail_tile=128, workers=1),
+                "ours-w2": lambda: upscale_tensor(g_cl, x_cl, 4, tile=512, tail_tile=128, workers=2),
+            }
+            with torch.inference_mode():
+                ref = g(x).clamp_(0, 1)
+            times: dict[str, list[float]] = {k: [] for k in variants}
+            diffs = {}
+            for f in variants.values():  # warm-up
+                f()
+            for _ in range(args.repeats):
+                for name, f in variants.items():
+                    t = time.perf_counter()
+                    y = f()
+                    times[name].append(time.perf_counter() - t)
+                    diffs[name] = float((y - ref).abs().max())
+            mp = (size * 4) ** 2 / 1e6
+            for name in variants:
+                spm = statistics.median(times[name]) / mp
+                summary[(blocks, size, name)] = spm
+                print(f"| SRResNet B={blocks} | {size} | {name} | {spm:.2f} | {1 / spm:.3f} | {100 * gflop_per_mp / spm / peak:.0f}% | {diffs[name]:.1e} |")
+    print("\nSpeed-ups (same run):\n")
+    print("| model | LR size | ours-w1 / naive | ours-w1 / cl-eager | ours-w2 / cl-eager |")
+    print("|---|---:|---:|---:|---:|")
+    for blocks in args.blocks:
+        for size in args.sizes:
+            s = lambda n: summary[(blocks, size, n)]  # noqa: E731
+            print(f"| B={blocks} | {size} | {s('naive') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w2'):.2f}x |")
+    if args.photo:
+        from srgan.api import from_pretrained
+        from srgan.image_io import read_image, write_image
+
+        m = from_pretrained(device="cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            img = read_image(args.photo)
+            t1 = time.perf_counter()
+            out = m.upscale_data(img)
+            t2 = time.perf_counter()
+            write_image(f"{tmp}/out.png", out)
+            t3 = time.perf_counter()
+        mp = out.size[0] * out.size[1] / 1e6
+        print(f"\nEnd to end, {args.photo} ({img.size[0]}x{img.size[1]} -> {out.size[0]}x{out.size[1]}, shipped model): "
+              f"decode {t1 - t:.2f} s, upscale {t2 - t1:.2f} s, encode PNG {t3 - t2:.2f} s, total {t3 - t:.2f} s = {(t3 - t) / mp:.2f} s/MP")
+    if args.memory:
+        code = MEMORY_CHILD.format(threads=args.threads, model="srresnet-x4", size=args.memory_size)
+        r = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        print(f"\nMemory: {args.memory_size}x{args.memory_size} LR -> {r['out_mp']:.0f} MP output with the shipped model (default tile 512): "
+              f"peak RSS {r['rss_mb']:.0f} MB, {r['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
