@@ -1,0 +1,146 @@
+"""Side-by-side benchmark with other projects' models, in one process, one table.
+
+    python benchmarks/compare_peers.py --bench ../shared/data/benchmarks --peers ../shared/peers \
+        [--model srresnet-x4 ...] [--threads 2]
+
+Rows: MATLAB bicubic, our packaged models, FSRCNN and ESPCN through OpenCV's
+dnn_superres (pip install opencv-contrib-python-headless), and leftthomas/SRGAN's
+generator (the spec's code; B=5, old layout: block7 is conv+PReLU, output
+(tanh(x)+1)/2). Peers whose files or packages are missing are skipped with a note.
+Protocol: Y channel (BT.601), shave 4, SSIM as Wang et al.; s/MP on a 256x256 LR.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from srgan.evaluate import evaluate_set, Method
+from srgan.imresize import imresize
+from srgan.models.generator import ResidualBlock, UpsampleBlock
+
+
+class LeftthomasGenerator(nn.Module):
+    """leftthomas/SRGAN's generator: B=5, block7 = conv + PReLU, output (tanh + 1) / 2."""
+
+    def __init__(self, scale: int = 4) -> None:
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, 64, 9, padding=4), nn.PReLU())
+        for i in range(2, 7):
+            setattr(self, f"block{i}", ResidualBlock(64))
+        self.block7 = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU())
+        ups: list[nn.Module] = []
+        for _ in range(int(np.log2(scale))):
+            u = UpsampleBlock(64)
+            u.pixel_shuffle = u.shuffle  # their attribute name; no parameters
+            ups.append(u)
+        self.block8 = nn.Sequential(*ups, nn.Conv2d(64, 3, 9, padding=4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.block1(x)
+        b = b1
+        for i in range(2, 7):
+            b = getattr(self, f"block{i}")(b)
+        return (torch.tanh(self.block8(b1 + self.block7(b))) + 1) / 2
+
+
+def _gray_wrap(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Run an RGB upscaler on a gray image by replicating it, then average the channels."""
+    def run(lr: np.ndarray) -> np.ndarray:
+        if lr.ndim == 2:
+            out = fn(np.repeat(lr[..., None], 3, axis=2))
+            return np.clip(np.floor(out.astype(np.float64).mean(axis=2) + 0.5), 0, 255).astype(np.uint8)
+        return fn(lr)
+    return run
+
+
+def leftthomas_method(path: Path) -> Method:
+    g = LeftthomasGenerator()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    g.load_state_dict({k.replace("pixel_shuffle", "shuffle"): v for k, v in state.items()}, strict=True)
+    g.eval()
+
+    @torch.inference_mode()
+    def run(lr: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(lr.astype(np.float32).transpose(2, 0, 1) / 255)[None]
+        y = g(x)[0].permute(1, 2, 0).numpy()
+        return np.clip(np.floor(y * 255 + 0.5), 0, 255).astype(np.uint8)
+
+    return Method("leftthomas SRGAN (spec's code)", _gray_wrap(run))
+
+
+def opencv_method(path: Path, name: str) -> Method:
+    import cv2
+
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(path))
+    sr.setModel(name, 4)
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        return sr.upsample(lr[..., ::-1].copy())[..., ::-1].copy()  # OpenCV is BGR
+
+    return Method(f"{name.upper()} (OpenCV dnn_superres)", _gray_wrap(run))
+
+
+def seconds_per_mp(fn: Callable[[np.ndarray], np.ndarray], size: int = 256) -> float:
+    x = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
+    fn(x[:32, :32])
+    t = time.perf_counter()
+    fn(x)
+    return (time.perf_counter() - t) / ((size * 4) ** 2 / 1e6)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
+    ap.add_argument("--peers", required=True, help="folder with the peers' model files")
+    ap.add_argument("--model", action="append", default=None, help="our packaged models (default: every x4 model)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from srgan.api import from_pretrained
+    from srgan.hub import packaged_models, read_config
+
+    notes = []
+    methods = [Method("bicubic (MATLAB)", lambda lr: imresize(lr, 4))]
+    ours = args.model or [n for n, p in packaged_models().items() if read_config(p).get("scale") == 4]
+    for name in ours:
+        m = from_pretrained(name, device="cpu")
+        methods.append(Method(f"{name} (ours)", m.upscale))
+    peers = Path(args.peers)
+    for fname, kind in (("FSRCNN_x4.pb", "fsrcnn"), ("ESPCN_x4.pb", "espcn")):
+        if not (peers / fname).exists():
+            notes.append(f"{fname} not found in {peers}: skipped")
+            continue
+        try:
+            methods.append(opencv_method(peers / fname, kind))
+        except (ImportError, AttributeError):
+            notes.append(f"{kind}: needs opencv-contrib-python-headless; skipped")
+    lt = peers / "leftthomas_srgan_netG_x4.pth"
+    if lt.exists():
+        methods.append(leftthomas_method(lt))
+    else:
+        notes.append(f"{lt.name} not found: skipped")
+
+    results = [evaluate_set(Path(args.bench) / s, 4, methods) for s in ("Set5", "Set14")]
+    speed = {m.name: seconds_per_mp(m.upscale) for m in methods}
+    print(f"x4, Y channel, shave 4; s/MP on a 256x256 LR input, {args.threads} CPU threads\n")
+    print("| method | Set5 PSNR | Set5 SSIM | Set14 PSNR | Set14 SSIM | s/MP |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for m in methods:
+        a, b = results[0].mean(m.name), results[1].mean(m.name)
+        print(f"| {m.name} | {a['psnr']:.2f} | {a['ssim']:.4f} | {b['psnr']:.2f} | {b['ssim']:.4f} | {speed[m.name]:.2f} |")
+    for n in notes:
+        print(f"\nnote: {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
