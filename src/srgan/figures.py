@@ -21,14 +21,14 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: 
 
     h, w = panels[0][1].shape[:2]
     width = 4.0 * len(panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.0 * h / w + 0.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.0 * h / w + (1.1 if title else 0.7)), squeeze=False)
     for ax, (label, img) in zip(axes[0], panels):
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1, interpolation="nearest")
         ax.set_title(label, fontsize=10)
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.95) if title else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
