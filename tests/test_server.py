@@ -48,6 +48,10 @@ def test_upscale_happy_path(client, fmt, mime):
     assert r.headers["content-type"] == mime and r.headers["x-srgan-model"] == "srresnet-x4"
     assert int(r.headers["x-srgan-time-ms"]) >= 0
     assert Image.open(io.BytesIO(r.content)).size == (96, 80)
+    from srgan.provenance import read_provenance
+
+    rec = read_provenance(io.BytesIO(r.content))
+    assert rec["model"] == "srresnet-x4" and rec["input_size"] == [24, 20]
 
 
 def test_bicubic_and_alpha(client):

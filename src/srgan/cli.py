@@ -85,6 +85,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if args.max_output_pixels and img.size[0] * img.size[1] * model.scale**2 > args.max_output_pixels:
                 raise ImageError(f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over --max-output-pixels")
             sr = model.upscale_data(img)
+            if not args.no_provenance:
+                from .provenance import make_record
+
+                sr.provenance = make_record(model.name, model.scale, img.size, extra={"source": src.name})
             if img.bit_depth == 16 and dst.suffix.lower() != ".png":
                 print(f"srgan: warning: {src}: 16-bit input written as 8-bit {dst.suffix}; use --format png to keep 16 bits", file=sys.stderr)
             write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
@@ -279,6 +283,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from .image_io import ImageError
+    from .provenance import read_provenance
+
+    failed = 0
+    for f in args.files:
+        try:
+            rec = read_provenance(f)
+        except (OSError, ValueError) as exc:
+            _error(f"{f}: cannot read ({exc})")
+            failed += 1
+            continue
+        if rec is None:
+            print(f"{f}: no srgan provenance (not written by srgan, or written with --no-provenance)")
+        else:
+            print(f"{f}: synthesised by super-resolution")
+            print(json.dumps(rec, indent=2))
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_run
 
@@ -337,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--compare", action="store_true", help="also write <name>_compare.png: input | bicubic | model")
     u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse inputs larger than this (default {DEFAULT_MAX_PIXELS:,})")
     u.add_argument("--max-output-pixels", type=int, default=0, help="refuse outputs larger than this (default: no limit)")
+    u.add_argument("--no-provenance", action="store_true", help="do not mark outputs as synthesised (PNG text / XMP metadata)")
     u.add_argument("-q", "--quiet", action="store_true")
     u.set_defaults(func=_cmd_upscale)
 
@@ -387,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-input-pixels", type=int, default=_S.max_input_pixels)
     sv.add_argument("--max-output-pixels", type=int, default=_S.max_output_pixels)
     sv.set_defaults(func=_cmd_serve)
+
+    ins = sub.add_parser("inspect", help="show the super-resolution provenance stored in an image")
+    ins.add_argument("files", nargs="+")
+    ins.set_defaults(func=_cmd_inspect)
 
     ex = sub.add_parser("export", help="export a model to ONNX (dynamic height/width)")
     ex.add_argument("-m", "--model", default=DEFAULT_MODEL)

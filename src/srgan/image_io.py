@@ -40,6 +40,7 @@ class ImageData:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     text: dict[str, str] = field(default_factory=dict)
+    provenance: dict | None = None  # written as PNG iTXt / XMP by encode_image
 
     @property
     def is_gray(self) -> bool:
@@ -229,14 +230,30 @@ def encode_image(img: ImageData, fmt: str, quality: int = 95) -> bytes:
     ICC, EXIF and text where the format allows."""
     fmt = {"jpg": "jpeg", "tif": "tiff"}.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
     buf = io.BytesIO()
+    text = dict(img.text)
+    if img.provenance is not None:
+        import json
+
+        from .provenance import PNG_KEY
+
+        text[PNG_KEY] = json.dumps(img.provenance)
     if fmt == "png" and img.bit_depth == 16:
-        return _encode_png16(img)
+        return _encode_png16(replace(img, text=text))
     im = to_pil(img)
     kwargs: dict = {}
     if img.icc_profile:
         kwargs["icc_profile"] = img.icc_profile
+    exif = Image.Exif()
     if img.exif:
-        kwargs["exif"] = img.exif
+        exif.load(img.exif)
+    if img.provenance is not None:
+        from .provenance import to_xmp
+
+        exif[0x0131] = img.provenance.get("software", "srgan")  # EXIF Software
+        if fmt in ("jpeg", "webp"):
+            kwargs["xmp"] = to_xmp(img.provenance)
+    if len(exif):
+        kwargs["exif"] = exif.tobytes()
     if fmt == "jpeg":
         if im.mode in ("LA", "RGBA"):
             raise ImageError("JPEG cannot store transparency; write .png or .webp instead")
@@ -247,7 +264,7 @@ def encode_image(img: ImageData, fmt: str, quality: int = 95) -> bytes:
         from PIL import PngImagePlugin
 
         info = PngImagePlugin.PngInfo()
-        for k, v in img.text.items():
+        for k, v in text.items():
             info.add_itxt(k, v)
         kwargs["pnginfo"] = info
     elif fmt == "bmp":

@@ -179,6 +179,10 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
     if w * h * model_scale**2 > settings.max_output_pixels:
         raise ApiError(413, f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the limit of {settings.max_output_pixels / 1e6:.1f} MP")
     out = _bicubic(img, model_scale) if name == "bicubic" else model.upscale_data(img)
+    if settings.provenance:
+        from ..provenance import make_record
+
+        out.provenance = make_record(name, model_scale, img.size)
     if fmt in ("jpeg", "jpg") and out.alpha is not None:
         out = out.with_pixels(out.color, None)  # JPEG has no alpha: flatten by dropping it
     return encode_image(out, fmt), name

@@ -16,3 +16,4 @@ class ServerSettings:
     default_model: str = "srresnet-x4"
     device: str = "auto"
     tile: int = 512
+    provenance: bool = True  # mark every output as synthesised (PNG text / XMP)
