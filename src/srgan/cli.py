@@ -57,12 +57,19 @@ def _output_path(src: Path, rel: Path, out: Path, single_file_target: bool, fmt:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
     from tqdm import tqdm
+
+    from .faithfulness import enforce_consistency, lr_consistency
 
     from .api import from_pretrained
     from .image_io import ImageError, read_image, write_image
 
     model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None)
+    reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     inputs = _expand_inputs(args.inputs)
     out = Path(args.output)
     single = len(inputs) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp") and not out.is_dir()
@@ -84,7 +91,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 raise ImageError(f"{dst}: already exists (use --overwrite to replace it)")
             if args.max_output_pixels and img.size[0] * img.size[1] * model.scale**2 > args.max_output_pixels:
                 raise ImageError(f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over --max-output-pixels")
+            t0 = time.perf_counter()
             sr = model.upscale_data(img)
+            if args.enforce_consistency:
+                sr.color = enforce_consistency(sr.color, img.color, model.scale).astype(np.float32)
+            seconds = time.perf_counter() - t0
             if not args.no_provenance:
                 from .provenance import make_record
 
@@ -94,6 +105,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
             if args.compare:
                 _write_upscale_comparison(img, sr, model, dst.with_name(f"{dst.stem}_compare.png"))
+            if args.hallucination_map:
+                target = Path(args.hallucination_map)
+                map_path = target if single and target.suffix else target / rel.parent / f"{rel.stem}_hallucination.png"
+                _write_hallucination_map(img, sr, reference_model, map_path)
+            if args.report:
+                report = {"input": str(src), "output": str(dst), "model": model.name, "scale": model.scale, "input_size": list(img.size),
+                          "output_size": list(sr.size), "seconds": round(seconds, 3), "enforced_consistency": bool(args.enforce_consistency),
+                          "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3)}
+                dst.with_name(f"{dst.stem}.report.json").write_text(json.dumps(report, indent=2) + "\n")
             if not args.quiet and len(inputs) < 2:
                 print(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})")
         except ImageError as exc:
@@ -103,6 +123,27 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failed:
         _error(f"{failed} of {len(inputs)} inputs failed")
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _mmse_reference(model, args):
+    """The SRResNet that a perceptual model's output is compared with (None: the model is its own reference)."""
+    from .api import from_pretrained
+    from .hub import packaged_models
+
+    ref_name = model.config.get("mmse_reference", f"srresnet-x{model.scale}")
+    if ref_name == model.name or ref_name not in packaged_models():
+        return None
+    return from_pretrained(ref_name, device=args.device, tile=args.tile or None)
+
+
+def _write_hallucination_map(img, sr, reference_model, path: Path) -> None:
+    """Overlay of where the output departs from the MMSE (SRResNet) estimate, plus LR inconsistency."""
+    from .faithfulness import hallucination_map, overlay
+    from .figures import save_rgb
+
+    reference = sr if reference_model is None else reference_model.upscale_data(img)
+    heat = hallucination_map(sr.color, reference.color, img.color, sr.color.shape[0] // img.color.shape[0])
+    save_rgb(overlay(sr.color, heat), path)
 
 
 def _write_upscale_comparison(img, sr, model, path: Path) -> None:
@@ -363,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--compare", action="store_true", help="also write <name>_compare.png: input | bicubic | model")
     u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse inputs larger than this (default {DEFAULT_MAX_PIXELS:,})")
     u.add_argument("--max-output-pixels", type=int, default=0, help="refuse outputs larger than this (default: no limit)")
+    u.add_argument("--report", action="store_true", help="write <name>.report.json: sizes, time, LR-consistency PSNR")
+    u.add_argument("--enforce-consistency", action="store_true", help="project the output so that its bicubic downscale equals the input")
+    u.add_argument("--hallucination-map", metavar="PATH", help="write heatmaps of invented detail (a folder, or a .png for one input)")
     u.add_argument("--no-provenance", action="store_true", help="do not mark outputs as synthesised (PNG text / XMP metadata)")
     u.add_argument("-q", "--quiet", action="store_true")
     u.set_defaults(func=_cmd_upscale)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .data import PairedImages
 from .imresize import imresize
+from .faithfulness import lr_consistency
 from .metrics import evaluate_pair
 
 __all__ = ["Method", "bicubic_method", "model_method", "SetResult", "evaluate_set", "format_markdown", "write_reports", "find_benchmark_dir"]
@@ -45,7 +46,7 @@ class SetResult:
 
     def mean(self, method: str) -> dict[str, float]:
         rows = list(self.per_image[method].values())
-        return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}
+        return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse", "lr_psnr")}
 
     @property
     def methods(self) -> list[str]:
@@ -69,7 +70,7 @@ def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: 
             sr = m.upscale(lr)
             result.seconds[m.name] += time.perf_counter() - t
             outputs[m.name] = sr
-            result.per_image[m.name][name] = evaluate_pair(sr, hr, scale)
+            result.per_image[m.name][name] = {**evaluate_pair(sr, hr, scale), "lr_psnr": lr_consistency(sr, lr, scale)}
         if on_image:
             on_image(name, lr, hr, outputs, {m: result.per_image[m][name] for m in outputs})
     return result
@@ -80,10 +81,10 @@ def format_markdown(results: list[SetResult]) -> str:
     lines = []
     for r in results:
         lines += [f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})", "",
-                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) |", "|---|---:|---:|---:|"]
+                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |", "|---|---:|---:|---:|---:|"]
         for m in r.methods:
             s = r.mean(m)
-            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} |")
+            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -100,13 +101,12 @@ def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[
         written.append(out / "results.csv")
         with written[-1].open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["set", "scale", "method", "image", "psnr", "ssim", "mse"])
+            w.writerow(["set", "scale", "method", "image", "psnr", "ssim", "mse", "lr_psnr"])
             for r in results:
                 for m in r.methods:
-                    for img, s in r.per_image[m].items():
-                        w.writerow([r.set_name, r.scale, m, img, f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}"])
-                    s = r.mean(m)
-                    w.writerow([r.set_name, r.scale, m, "mean", f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}"])
+                    rows = [*r.per_image[m].items(), ("mean", r.mean(m))]
+                    for img, s in rows:
+                        w.writerow([r.set_name, r.scale, m, img, f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}", f"{s['lr_psnr']:.4f}"])
     if "json" in formats:
         written.append(out / "results.json")
         data = [{"set": r.set_name, "scale": r.scale, "methods": {m: {"mean": r.mean(m), "seconds": r.seconds[m], "images": r.per_image[m]} for m in r.methods}} for r in results]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["side_by_side", "nearest_upscale", "comparison_strip"]
+__all__ = ["side_by_side", "nearest_upscale", "comparison_strip", "save_rgb"]
 
 
 def nearest_upscale(img: np.ndarray, scale: int) -> np.ndarray:
@@ -45,3 +45,13 @@ def comparison_strip(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int)
 
     panels = [nearest_upscale(lr, scale), imresize(lr, scale), sr, hr]
     return np.concatenate([rgb(p) for p in panels], axis=1)
+
+
+def save_rgb(img: np.ndarray, path: str | Path) -> Path:
+    """Save a uint8 RGB array as PNG, creating folders."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+    return path
