@@ -77,3 +77,12 @@ def test_nan_weights_file_rejected(tmp_path):
     p = save_generator(g, tmp_path / "nan.safetensors")
     with pytest.raises(ModelFileError, match="NaN"):
         srgan.from_pretrained(str(p))
+
+
+def test_bf16_path_runs_on_cpu_with_the_same_api():
+    img = natural_image(24, 20)
+    ref = srgan.from_pretrained(device="cpu").upscale(img).astype(int)
+    low = srgan.from_pretrained(device="cpu", precision="bf16").upscale(img).astype(int)
+    assert low.shape == ref.shape and np.abs(low - ref).mean() < 3  # bf16 keeps ~3 significant digits
+    with pytest.raises(ValueError, match="precision"):
+        srgan.from_pretrained(device="cpu", precision="fp8")

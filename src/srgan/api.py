@@ -17,6 +17,7 @@ from .models import Generator
 __all__ = ["SRModel", "from_pretrained"]
 
 ImageLike = Union[Image.Image, np.ndarray, ImageData]
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class SRModel:
@@ -27,11 +28,16 @@ class SRModel:
     gray; 16-bit and float inputs keep their precision in and out.
     """
 
-    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512, workers: int = 1) -> None:
+    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512,
+                 workers: int = 1, precision: str | None = None) -> None:
         self.device = resolve_device(device)
-        if half and self.device.type == "cpu":
-            raise ValueError("--half needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate")
-        self.dtype = torch.float16 if half else torch.float32
+        precision = precision or ("fp16" if half else "fp32")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "fp16" and self.device.type == "cpu":
+            raise ValueError("--half (fp16) needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate (bf16 works on CPU)")
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
         self.generator = generator.eval().to(device=self.device, dtype=self.dtype)
         self.channels_last = True
         if self.channels_last:
@@ -98,7 +104,11 @@ class SRModel:
         return quantize(y, 16 if hi > 255 else 8)
 
 
-def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512, workers: int = 1) -> SRModel:
-    """Load a packaged model by name (see ``srgan models``) or a weight file."""
+def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512,
+                    workers: int = 1, precision: str | None = None) -> SRModel:
+    """Load a packaged model by name (see ``srgan models``) or a weight file.
+
+    ``precision``: fp32 (default), fp16 (GPU; same as ``half=True``) or bf16.
+    """
     generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
-    return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers)
+    return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision)

@@ -68,7 +68,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .api import from_pretrained
     from .image_io import ImageError, read_image, write_image
 
-    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None)
+    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None, precision=args.precision)
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     inputs = _expand_inputs(args.inputs)
     out = Path(args.output)
@@ -396,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-o", "--output", required=True, help="output folder (or a file name for a single input)")
     u.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"packaged model name or weight file (default {DEFAULT_MODEL})")
     model_args(u)
-    u.add_argument("--half", action="store_true", help="fp16 inference (GPU only)")
+    u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
+    u.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="inference precision (default fp32)")
     u.add_argument("--tile", type=int, default=512, help="LR tile side for bounded memory; 0 = whole image (default 512; the result is identical)")
     u.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)")
     u.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")

@@ -111,7 +111,10 @@ def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | Non
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
-    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None].to(device=device, dtype=dtype)
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
+    if torch.device(device).type == "cuda":
+        x = x.pin_memory().to(device=device, non_blocking=True)  # async host-to-device copy
+    x = x.to(device=device, dtype=dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = upscale_tensor(model, x, scale, tile, workers=workers)
