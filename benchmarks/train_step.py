@@ -1,0 +1,146 @@
+"""Training-step throughput: srgan's trainer against loops written like the spec's code.
+
+    python benchmarks/train_step.py --train ../shared/data/train [--blocks 16] [--steps 4] [--profile]
+
+Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
+(random VGG19 weights: same cost), batch 16, 96 px crops, round-robin in one process:
+  naive     the spec's loop: NCHW, images decoded and cropped per sample with PIL
+            (PIL bicubic LR), a new tensor per step, sigmoid + BCE on probabilities
+  cl-eager  the same loop with channels_last model and inputs
+  ours      srgan's stage objects and data pipeline (cached images, MATLAB-bicubic LR,
+            channels_last, BCE on logits)
+Prints steps/s and speed-ups, and with --profile the top operators of one step of ours.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import srgan.train.stages as stages
+from srgan.data import ImageCache, RandomCropDataset, list_images
+from srgan.losses import VGGLoss
+from srgan.models import Discriminator, Generator
+from srgan.train import load_config
+
+
+class NaiveData:
+    """The spec's TrainDatasetFromFolder: decode per sample, random crop, PIL bicubic LR."""
+
+    def __init__(self, root: str, crop: int = 96, scale: int = 4) -> None:
+        self.paths = [p for p in list_images(root) if min(Image.open(p).size) >= crop]
+        self.crop, self.scale = crop, scale
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lrs, hrs = [], []
+        for _ in range(n):
+            im = Image.open(random.choice(self.paths)).convert("RGB")
+            x, y = random.randint(0, im.width - self.crop), random.randint(0, im.height - self.crop)
+            hr = im.crop((x, y, x + self.crop, y + self.crop))
+            lr = hr.resize((self.crop // self.scale,) * 2, Image.BICUBIC)
+            hrs.append(np.asarray(hr, np.float32).transpose(2, 0, 1) / 255)
+            lrs.append(np.asarray(lr, np.float32).transpose(2, 0, 1) / 255)
+        return torch.Tensor(np.stack(lrs)), torch.Tensor(np.stack(hrs))  # a new tensor per step, as in the spec
+
+
+def naive_step(g, d, opt_g, opt_d, vgg, data, batch, stage, channels_last):
+    lr, hr = data.batch(batch)
+    if channels_last:
+        lr, hr = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+    if stage == "srresnet":
+        opt_g.zero_grad()
+        F.mse_loss(g(lr), hr).backward()
+        opt_g.step()
+        return
+    fake = g(lr)
+    opt_d.zero_grad()
+    real_out = torch.sigmoid(d(hr))
+    fake_out = torch.sigmoid(d(fake.detach()))
+    (F.binary_cross_entropy(real_out, torch.ones_like(real_out)) + F.binary_cross_entropy(fake_out, torch.zeros_like(fake_out))).backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    out = torch.sigmoid(d(fake))
+    loss = F.mse_loss(fake, hr) + 1e-3 * torch.mean(-torch.log(out + 1e-6))
+    if vgg is not None:
+        loss = loss + 6e-3 * vgg(fake, hr)
+    loss.backward()
+    opt_g.step()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--blocks", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=4, help="timed steps per variant (after one warm-up)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stages", nargs="+", default=["srresnet", "srgan", "srgan+vgg"])
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    random.seed(0)
+    torch.manual_seed(0)
+    stages.load_vgg19_weights = lambda path=None: None  # random VGG19 weights: same cost
+    cache = ImageCache(args.train, min_size=96)
+    naive_data = NaiveData(args.train)
+    ds = RandomCropDataset(cache, 4, 96, seed=0)
+    counter = [0]
+
+    def our_batch():
+        k0 = counter[0]
+        counter[0] += args.batch
+        items = [ds[k] for k in range(k0, k0 + args.batch)]
+        lr = torch.stack([a for a, _ in items]).contiguous(memory_format=torch.channels_last)
+        hr = torch.stack([b for _, b in items]).contiguous(memory_format=torch.channels_last)
+        return lr, hr
+
+    print(f"B={args.blocks}, batch {args.batch}, 96 px, {args.threads} threads, torch {torch.__version__}\n")
+    print("| stage | naive (steps/s) | cl-eager (steps/s) | ours (steps/s) | ours / naive | ours / cl-eager |")
+    print("|---|---:|---:|---:|---:|---:|")
+    prof_stage = None
+    for stage in args.stages:
+        gan, use_vgg = stage.startswith("srgan"), stage.endswith("vgg")
+        cfg = load_config(raw={"stage": "srgan" if gan else "srresnet", "data": {"train": ["x"]}, "model": {"num_blocks": args.blocks},
+                               "loss": {"pixel": "mse", "vgg_weight": 6e-3 if use_vgg else 0.0}})
+        variants = {}
+        for name in ("naive", "cl-eager"):
+            cl = name == "cl-eager"
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            g, d = Generator(4, args.blocks).to(memory_format=fmt), Discriminator().to(memory_format=fmt)
+            og, od = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.9, 0.99)), torch.optim.Adam(d.parameters(), 1e-4, betas=(0.9, 0.99))
+            vgg = VGGLoss("relu5_3").to(memory_format=fmt) if use_vgg else None
+            variants[name] = (lambda g=g, d=d, og=og, od=od, vgg=vgg, cl=cl: naive_step(g, d, og, od, vgg, naive_data, args.batch, "srgan" if gan else "srresnet", cl))
+        g = Generator(4, args.blocks).to(memory_format=torch.channels_last)
+        dev = torch.device("cpu")
+        st = stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev) if gan else stages.SRResNetStage(g, cfg, dev)
+        variants["ours"] = lambda st=st: st.train_step(*our_batch())
+        times = {k: [] for k in variants}
+        for f in variants.values():
+            f()  # warm-up
+        for _ in range(args.steps):
+            for k, f in variants.items():
+                t = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t)
+        sps = {k: 1 / statistics.median(v) for k, v in times.items()}
+        print(f"| {stage} | {sps['naive']:.3f} | {sps['cl-eager']:.3f} | {sps['ours']:.3f} | {sps['ours'] / sps['naive']:.2f}x | {sps['ours'] / sps['cl-eager']:.2f}x |")
+        prof_stage = variants["ours"]
+    if args.profile and prof_stage is not None:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            prof_stage()
+        print(f"\nProfile of one step of ours ({args.stages[-1]}), top operators by self CPU time:\n")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
