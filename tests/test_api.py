@@ -60,7 +60,7 @@ def test_non_finite_output_is_an_error_not_garbage(tiny_model_file):
 
     m = srgan.from_pretrained(str(tiny_model_file), device="cpu")
     with torch.no_grad():
-        m.generator.tail.bias.fill_(float("nan"))
+        m.generator.head[0].bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="without --half"):
         m.upscale(natural_image(8, 8))
 

@@ -13,6 +13,7 @@ from .image_io import ImageData, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import resolve_device, upscale_array
 from .models import Generator
+from .models.fast_tail import FastGenerator
 
 __all__ = ["SRModel", "from_pretrained"]
 
@@ -29,7 +30,7 @@ class SRModel:
     """
 
     def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512,
-                 workers: int = 1, precision: str | None = None) -> None:
+                 workers: int = 1, precision: str | None = None, fast: bool = True) -> None:
         self.device = resolve_device(device)
         precision = precision or ("fp16" if half else "fp32")
         if precision not in PRECISIONS:
@@ -38,7 +39,10 @@ class SRModel:
             raise ValueError("--half (fp16) needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate (bf16 works on CPU)")
         self.precision = precision
         self.dtype = PRECISIONS[precision]
-        self.generator = generator.eval().to(device=self.device, dtype=self.dtype)
+        generator = generator.eval()
+        if fast:  # exact re-parametrisation of the x2 tail (see models/fast_tail.py)
+            generator = FastGenerator(generator)
+        self.generator = generator.to(device=self.device, dtype=self.dtype)
         self.channels_last = True
         if self.channels_last:
             self.generator = self.generator.to(memory_format=torch.channels_last)
@@ -105,10 +109,10 @@ class SRModel:
 
 
 def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512,
-                    workers: int = 1, precision: str | None = None) -> SRModel:
+                    workers: int = 1, precision: str | None = None, fast: bool = True) -> SRModel:
     """Load a packaged model by name (see ``srgan models``) or a weight file.
 
     ``precision``: fp32 (default), fp16 (GPU; same as ``half=True``) or bf16.
     """
     generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
-    return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision)
+    return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision, fast=fast)
