@@ -23,6 +23,38 @@ from srgan.models import Generator  # noqa: E402
 from srgan.train.checkpoint import load_latest_checkpoint  # noqa: E402
 
 
+def measure_speed(model: SRModel, threads: int, size: int = 512, repeats: int = 3) -> dict:
+    """Median seconds per output megapixel for a size x size LR input, shipped inference path."""
+    import statistics
+    import time
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    x = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
+    model.upscale(x[:64, :64])
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.upscale(x)
+        times.append(time.perf_counter() - t)
+    mp = (size * model.scale) ** 2 / 1e6
+    return {"s_per_mp": round(statistics.median(times) / mp, 3), "lr_size": size, "threads": threads, "cpu": _cpu_name()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run")
@@ -30,7 +62,8 @@ def main() -> int:
     ap.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--hours", type=float, required=True, help="wall-clock training hours")
-    ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80 (570 images, 127 MP)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads for the speed measurement")
+    ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)")
     args = ap.parse_args()
 
     state, path = load_latest_checkpoint(Path(args.run) / "checkpoints")
@@ -45,11 +78,14 @@ def main() -> int:
         metrics[set_name] = {k: round(v, 4) for k, v in r.mean(args.name).items()}
         bicubic[set_name] = {k: round(v, 4) for k, v in r.mean("bicubic").items()}
         print(f"{set_name} x{g.scale}: {args.name} {metrics[set_name]}  bicubic {bicubic[set_name]}")
+    speed = measure_speed(model, threads=args.threads)
+    print(f"speed: {speed}")
     card = {
         "name": args.name,
         "description": f"SRResNet x{g.scale}, B={g.num_blocks}, PSNR-oriented (Ledig et al. 2017, Sec. 3.3)",
         "metrics": metrics,
         "bicubic": bicubic,
+        "speed": speed,
         "metric_protocol": "Y channel (BT.601), shave scale px, SSIM Gaussian 11/1.5; shared Set5/Set14 with MATLAB-bicubic LR",
         "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
                      "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},

@@ -76,3 +76,6 @@ def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "srresnet-x4" in out and "1,549,462 params" in out and "Set5" in out
+    assert main(["models", "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "### `srresnet-x4`" in md and "| Set14 |" in md and "bicubic PSNR / SSIM" in md

@@ -206,6 +206,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from .hub import count_parameters, load_generator, packaged_models
 
+    if args.markdown:
+        print(_models_markdown())
+        return EXIT_OK
     rows = []
     for name, path in packaged_models().items():
         g, cfg = load_generator(path)
@@ -218,6 +221,33 @@ def _cmd_models(args: argparse.Namespace) -> int:
     print("name             architecture       params          benchmarks (PSNR/SSIM, Y, shave=scale)")
     print("\n".join(rows))
     return EXIT_OK
+
+
+def _models_markdown() -> str:
+    """The model-card table (README / docs/models.md) from the packaged JSON cards."""
+    from .hub import count_parameters, load_generator, packaged_models
+
+    lines = []
+    for name, path in packaged_models().items():
+        g, cfg = load_generator(path)
+        t, m, b = cfg.get("training", {}), cfg.get("metrics", {}), cfg.get("bicubic", {})
+        sp = cfg.get("speed", {})
+        lines += [f"### `{name}`", "", cfg.get("description", ""), "",
+                  "| | |", "|---|---|",
+                  f"| architecture | SRResNet x{g.scale}, B={g.num_blocks}, {count_parameters(g):,} parameters |",
+                  f"| data | {t.get('data', '?')} |",
+                  f"| recipe | {t.get('recipe', {}).get('name', '?')}: {t.get('recipe', {}).get('loss', {}).get('pixel', '?')} loss, batch {t.get('recipe', {}).get('data', {}).get('batch_size', '?')}, "
+                  f"{t.get('recipe', {}).get('data', {}).get('crop', '?')} px crops, lr {t.get('recipe', {}).get('optim', {}).get('lr', '?')} {t.get('recipe', {}).get('optim', {}).get('schedule', '')}, EMA weights: {t.get('ema', '?')} |",
+                  f"| steps | {t.get('steps', '?')} |",
+                  f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
+                  f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
+                  "", f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |", "|---|---:|---:|---:|"]
+        for set_name, v in m.items():
+            bb = b.get(set_name, {})
+            gain = f"{v['psnr'] - bb['psnr']:+.2f}" if bb else ""
+            lines.append(f"| {set_name} | {v['psnr']:.2f} / {v['ssim']:.4f} | {bb.get('psnr', float('nan')):.2f} / {bb.get('ssim', float('nan')):.4f} | {gain} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -423,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     m = sub.add_parser("models", help="list packaged models")
+    m.add_argument("--markdown", action="store_true", help="print the model cards as Markdown tables")
     m.set_defaults(func=_cmd_models)
 
     d = sub.add_parser("demo", help="downscale a sample photo, upscale it and write a comparison with the original")
