@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_CPU_WORKERS = 1
 log = logging.getLogger("srgan")
 
 
@@ -68,7 +69,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .api import from_pretrained
     from .image_io import ImageError, read_image, write_image
 
-    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None, precision=args.precision)
+    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None,
+                            precision=args.precision, workers=args.workers)
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     inputs = _expand_inputs(args.inputs)
     out = Path(args.output)
@@ -429,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
     u.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="inference precision (default fp32)")
     u.add_argument("--tile", type=int, default=512, help="LR tile side for bounded memory; 0 = whole image (default 512; the result is identical)")
+    u.add_argument("--workers", type=int, default=DEFAULT_CPU_WORKERS, help=f"CPU: image bands processed in parallel, one thread each (default {DEFAULT_CPU_WORKERS}; the result is identical)")
     u.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)")
     u.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     u.add_argument("--overwrite", action="store_true", help="replace existing output files")
