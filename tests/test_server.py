@@ -69,6 +69,7 @@ def test_bicubic_and_alpha(client):
     ("empty", 400, "empty"),
     ("format", 422, "unsupported output format"),
     ("model", 404, "unknown model"),
+    ("alpha", 422, "alpha must be in"),
     ("nofile", 422, "invalid request"),
 ])
 def test_bad_inputs_are_4xx_json(client, case, status, fragment):
@@ -83,6 +84,8 @@ def test_bad_inputs_are_4xx_json(client, case, status, fragment):
         r = post(client, good, format="gif")
     elif case == "model":
         r = post(client, good, model="nope")
+    elif case == "alpha":
+        r = post(client, good, alpha="1.5")
     else:
         r = client.post("/v1/upscale", data={"model": "bicubic"})
     assert r.status_code == status, r.text

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .hub import DEFAULT_MODEL, load_generator
+from .hub import DEFAULT_MODEL, ModelFileError, interpolate_generators, load_generator
 from .image_io import ImageData, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import resolve_device, upscale_array
@@ -109,10 +109,18 @@ class SRModel:
 
 
 def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512,
-                    workers: int = 1, precision: str | None = None, fast: bool = True) -> SRModel:
+                    workers: int = 1, precision: str | None = None, fast: bool = True, alpha: float | None = None, reference: str | Path | None = None) -> SRModel:
     """Load a packaged model by name (see ``srgan models``) or a weight file.
 
     ``precision``: fp32 (default), fp16 (GPU; same as ``half=True``) or bf16.
+    ``alpha``: perception-distortion knob; interpolates the weights between the
+    PSNR-oriented ``reference`` (alpha = 0; default: the model's ``mmse_reference``,
+    else ``srresnet-x<scale>``) and this model (alpha = 1).
     """
     generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
+    if alpha is not None:
+        ref_name = reference or cfg.get("mmse_reference") or f"srresnet-x{generator.scale}"
+        mmse, _ = load_generator(ref_name, allow_pickle=allow_pickle)
+        generator = interpolate_generators(mmse, generator, float(alpha))
+        cfg = {**cfg, "name": f"{cfg.get('name', 'model')}@alpha={float(alpha):g}", "alpha": float(alpha), "mmse_reference": str(ref_name)}
     return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision, fast=fast)

@@ -70,7 +70,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .image_io import ImageError, read_image, write_image
 
     model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None,
-                            precision=args.precision, workers=args.workers)
+                            precision=args.precision, workers=args.workers, alpha=args.alpha, reference=args.alpha_reference)
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     inputs = _expand_inputs(args.inputs)
     out = Path(args.output)
@@ -101,7 +101,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if not args.no_provenance:
                 from .provenance import make_record
 
-                sr.provenance = make_record(model.name, model.scale, img.size, extra={"source": src.name})
+                sr.provenance = make_record(model.name, model.scale, img.size, alpha=model.config.get("alpha"), extra={"source": src.name})
             if img.bit_depth == 16 and dst.suffix.lower() != ".png":
                 print(f"srgan: warning: {src}: 16-bit input written as 8-bit {dst.suffix}; use --format png to keep 16 bits", file=sys.stderr)
             write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
@@ -431,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
     u.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="inference precision (default fp32)")
     u.add_argument("--tile", type=int, default=512, help="LR tile side for bounded memory; 0 = whole image (default 512; the result is identical)")
+    u.add_argument("--alpha", type=float, help="perception-distortion knob: interpolate weights from the PSNR model (0) to this model (1)")
+    u.add_argument("--alpha-reference", metavar="MODEL", help="the alpha = 0 model (default: the model's mmse_reference, else srresnet-x<scale>)")
     u.add_argument("--workers", type=int, default=DEFAULT_CPU_WORKERS, help=f"CPU: image bands processed in parallel, one thread each (default {DEFAULT_CPU_WORKERS}; the result is identical)")
     u.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)")
     u.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")

@@ -20,7 +20,7 @@ from torch import nn
 
 from .models import Generator
 
-__all__ = ["ModelFileError", "save_generator", "load_generator", "read_config", "packaged_models", "resolve_model_path", "DEFAULT_MODEL"]
+__all__ = ["ModelFileError", "save_generator", "load_generator", "interpolate_generators", "read_config", "packaged_models", "resolve_model_path", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "srresnet-x4"
 CONFIG_KEY = "srgan_config"
@@ -140,6 +140,22 @@ def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_
     model.eval()
     cfg.setdefault("name", path.stem)
     return model, cfg
+
+
+def interpolate_generators(mmse: Generator, perceptual: Generator, alpha: float) -> Generator:
+    """Network interpolation (Wang et al., ESRGAN 2018, Sec. 3.4): every weight and BN
+    statistic becomes (1 - alpha) * mmse + alpha * perceptual. alpha = 0 is the
+    PSNR-oriented model, 1 the GAN model; both must share one architecture."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ModelFileError(f"alpha must be in [0, 1], got {alpha}")
+    a, b = mmse.state_dict(), perceptual.state_dict()
+    arch_a = (mmse.scale, mmse.num_blocks, mmse.channels)
+    arch_b = (perceptual.scale, perceptual.num_blocks, perceptual.channels)
+    if arch_a != arch_b or a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise ModelFileError(f"cannot interpolate: architectures differ (x{arch_a[0]} B={arch_a[1]} C={arch_a[2]} vs x{arch_b[0]} B={arch_b[1]} C={arch_b[2]})")
+    out = Generator(*arch_a)
+    out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), alpha).to(a[k].dtype) if a[k].is_floating_point() else b[k] for k in a})
+    return out.eval()
 
 
 def count_parameters(model: nn.Module) -> int:

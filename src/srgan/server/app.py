@@ -47,13 +47,16 @@ class ModelPool:
     def names(self) -> list[str]:
         return list(packaged_models())
 
-    def get(self, name: str) -> SRModel:
+    def get(self, name: str, alpha: float | None = None) -> SRModel:
+        key = (name, None if alpha is None else round(alpha, 2))  # alpha in steps of 0.01 bounds the cache
         with self._lock:
-            if name not in self._models:
+            if key not in self._models:
                 if name not in packaged_models():
                     raise ApiError(404, f"unknown model '{name}'; available: {', '.join(['bicubic', *packaged_models()])}")
-                self._models[name] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile)
-            return self._models[name]
+                if len(self._models) >= 16:
+                    self._models.pop(next(k for k in self._models if k[1] is not None), None)
+                self._models[key] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile, alpha=key[1])
+            return self._models[key]
 
 
 class Admission:
@@ -128,11 +131,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/v1/upscale")
     async def upscale(request: Request, image: UploadFile = File(...), model: str = Form(None), format: str = Form("png"),
-                      scale: int = Form(4)) -> Response:
+                      scale: int = Form(4), alpha: float | None = Form(None)) -> Response:
         fmt = format.lower()
         if fmt not in FORMATS:
             raise ApiError(422, f"unsupported output format '{format}' (use png, jpeg or webp)")
         name = model or settings.default_model
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise ApiError(422, f"alpha must be in [0, 1], got {alpha}")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 65536:
             raise ApiError(413, f"upload is larger than the limit of {settings.max_upload_bytes} bytes")
@@ -144,7 +149,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         try:
             t0 = time.perf_counter()
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale)
+            job = loop.run_in_executor(executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha)
             try:
                 body, used = await asyncio.wait_for(job, timeout=settings.request_timeout)
             except asyncio.TimeoutError:
@@ -158,7 +163,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int) -> tuple[bytes, str]:
+def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int, alpha: float | None = None) -> tuple[bytes, str]:
     """Decode, check limits, upscale, encode (runs in a worker thread)."""
     try:
         img = read_image_bytes(data, filename, max_pixels=settings.max_input_pixels)
@@ -171,9 +176,9 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
             raise ApiError(422, "scale must be 2, 4 or 8")
     else:
         try:
-            model = pool.get(name)
+            model = pool.get(name, alpha)
         except ModelFileError as exc:
-            raise ApiError(404, str(exc)) from None
+            raise ApiError(404 if "not found" in str(exc) else 422, str(exc)) from None
         model_scale = model.scale
     w, h = img.size
     if w * h * model_scale**2 > settings.max_output_pixels:
@@ -182,7 +187,7 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
     if settings.provenance:
         from ..provenance import make_record
 
-        out.provenance = make_record(name, model_scale, img.size)
+        out.provenance = make_record(name, model_scale, img.size, alpha=alpha)
     if fmt in ("jpeg", "jpg") and out.alpha is not None:
         out = out.with_pixels(out.color, None)  # JPEG has no alpha: flatten by dropping it
     return encode_image(out, fmt), name
