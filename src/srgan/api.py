@@ -30,7 +30,7 @@ class SRModel:
     """
 
     def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512,
-                 workers: int = 1, precision: str | None = None, fast: bool = True) -> None:
+                 workers: int = 1, precision: str | None = None, fast: bool = True, compile: bool = False) -> None:
         self.device = resolve_device(device)
         precision = precision or ("fp16" if half else "fp32")
         if precision not in PRECISIONS:
@@ -43,6 +43,9 @@ class SRModel:
         if fast:  # exact re-parametrisation of the x2 tail (see models/fast_tail.py)
             generator = FastGenerator(generator)
         self.generator = generator.to(device=self.device, dtype=self.dtype)
+        if compile:  # torch.compile the trunk and the tail; dynamic shapes for tiles of any size
+            self.generator.features = torch.compile(self.generator.features, dynamic=True)  # type: ignore[method-assign]
+            self.generator.reconstruct = torch.compile(self.generator.reconstruct, dynamic=True)  # type: ignore[method-assign]
         self.channels_last = True
         if self.channels_last:
             self.generator = self.generator.to(memory_format=torch.channels_last)

@@ -51,8 +51,12 @@ def _spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 @torch.inference_mode()
-def _upscale_region(model: Generator, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int, tail_tile: int) -> None:
-    """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``."""
+def _upscale_region(model: Generator, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int, tail_tile: int,
+                    batch: int = 1) -> None:
+    """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``.
+
+    Tail sub-tiles of equal shape are run ``batch`` at a time (fewer, larger kernels on a GPU).
+    """
     h, w = x.shape[2:]
     rb, rt = trunk_radius(model), tail_radius(model)
     for y0, y1 in _spans(*rows, tile):
@@ -62,23 +66,33 @@ def _upscale_region(model: Generator, x: torch.Tensor, out: torch.Tensor, scale:
             # ... and are exact there when the trunk sees its own radius beyond that
             iy0, iy1, ix0, ix1 = max(fy0 - rb, 0), min(fy1 + rb, h), max(fx0 - rb, 0), min(fx1 + rb, w)
             feats = model.features(x[:, :, iy0:iy1, ix0:ix1])[:, :, fy0 - iy0 : fy1 - iy0, fx0 - ix0 : fx1 - ix0]
+            jobs: dict[tuple[int, int], list[tuple[int, int, int, int, int, int]]] = {}
             for sy0, sy1 in _spans(y0, y1, tail_tile):
                 for sx0, sx1 in _spans(x0, x1, tail_tile):
                     ty0, ty1, tx0, tx1 = max(sy0 - rt, fy0), min(sy1 + rt, fy1), max(sx0 - rt, fx0), min(sx1 + rt, fx1)
-                    sr = model.reconstruct(feats[:, :, ty0 - fy0 : ty1 - fy0, tx0 - fx0 : tx1 - fx0])
-                    oy, ox = (sy0 - ty0) * scale, (sx0 - tx0) * scale
-                    out[:, :, sy0 * scale : sy1 * scale, sx0 * scale : sx1 * scale] = sr[:, :, oy : oy + (sy1 - sy0) * scale, ox : ox + (sx1 - sx0) * scale].clamp_(0, 1)
+                    jobs.setdefault((ty1 - ty0, tx1 - tx0), []).append((sy0, sy1, sx0, sx1, ty0, tx0))
+            for (th, tw), group in jobs.items():
+                for i in range(0, len(group), batch):
+                    chunk = group[i : i + batch]
+                    crops = [feats[:, :, ty0 - fy0 : ty0 - fy0 + th, tx0 - fx0 : tx0 - fx0 + tw] for _, _, _, _, ty0, tx0 in chunk]
+                    sr = model.reconstruct(crops[0] if len(crops) == 1 else torch.cat(crops, 0))
+                    n = x.shape[0]
+                    for j, (sy0, sy1, sx0, sx1, ty0, tx0) in enumerate(chunk):
+                        oy, ox = (sy0 - ty0) * scale, (sx0 - tx0) * scale
+                        part = sr[j * n : (j + 1) * n, :, oy : oy + (sy1 - sy0) * scale, ox : ox + (sx1 - sx0) * scale]
+                        out[:, :, sy0 * scale : sy1 * scale, sx0 * scale : sx1 * scale] = part.clamp(0, 1)
 
 
 @torch.inference_mode()
-def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = 512, tail_tile: int = 128, workers: int = 1) -> torch.Tensor:
+def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = 512, tail_tile: int = 128, workers: int = 1, batch: int | None = None) -> torch.Tensor:
     """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
 
     ``tile``: trunk tile side in LR pixels (None/0: whole image). ``tail_tile``:
     sub-tile side for the upsampling tail. ``workers`` > 1 splits the image into
     that many bands, each run by its own thread with one intra-op thread (on few
     cores this scales better than intra-op threading). Models other than
-    :class:`Generator` run untiled.
+    :class:`Generator` run untiled. ``batch``: tail sub-tiles per call (default 8 on a
+    GPU, 1 on the CPU).
     """
     n, c, h, w = x.shape
     if not isinstance(model, Generator):
@@ -87,8 +101,9 @@ def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | No
     tail_tile = min(tail_tile or tile, tile)
     out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device, memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
     workers = max(1, min(workers, h if h >= w else w))
+    batch = batch or (1 if x.device.type == "cpu" else 8)
     if workers == 1 or x.device.type != "cpu":
-        _upscale_region(model, x, out, scale, (0, h), (0, w), tile, tail_tile)
+        _upscale_region(model, x, out, scale, (0, h), (0, w), tile, tail_tile, batch)
         return out
     from concurrent.futures import ThreadPoolExecutor
 
@@ -100,7 +115,7 @@ def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | No
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda r: _upscale_region(model, x, out, scale, r[0], r[1], tile, tail_tile), regions))
+            list(pool.map(lambda r: _upscale_region(model, x, out, scale, r[0], r[1], tile, tail_tile, batch), regions))
     finally:
         torch.set_num_threads(threads)
     return out
