@@ -182,6 +182,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         name = m.name if m.name not in names else spec
         names.add(name)
         methods.append(model_method(name, m))
+    niqe_params = None
+    if args.niqe_params:
+        from .niqe import load_pristine
+
+        niqe_params = load_pristine(args.niqe_params)
     results = []
     for root in args.datasets:
         fig_dir = Path(args.out) / "figures" / Path(root).name if args.save_figures else None
@@ -195,7 +200,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         if not Path(root).exists():
             raise CLIError(f"benchmark folder {root} does not exist")
-        results.append(evaluate_set(root, scale, methods, figure))
+        results.append(evaluate_set(root, scale, methods, figure, niqe_params=niqe_params))
     print(format_markdown(results))
     if args.out:
         for p in write_reports(results, args.out, tuple(args.formats.split(","))):
@@ -453,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scale", type=int, help="scale when no model is given (default: the models' scale, else 4)")
     e.add_argument("-o", "--out", help="folder for results.md/.csv/.json and figures")
     e.add_argument("--formats", default="md,csv,json")
+    e.add_argument("--niqe-params", metavar="NPZ", help="add NIQE (no-reference, lower is more natural) using this pristine-model file")
     e.add_argument("--save-figures", action="store_true", help="write original | LR | bicubic | model figures per image (needs --out)")
     model_args(e)
     e.set_defaults(func=_cmd_evaluate)

@@ -46,7 +46,7 @@ class SetResult:
 
     def mean(self, method: str) -> dict[str, float]:
         rows = list(self.per_image[method].values())
-        return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse", "lr_psnr")}
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
     @property
     def methods(self) -> list[str]:
@@ -59,8 +59,10 @@ def find_benchmark_dir(path: str | Path, scale: int) -> Path:
     return p / f"x{scale}" if (p / f"x{scale}").is_dir() else p
 
 
-def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None) -> SetResult:
-    """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale)."""
+def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None,
+                 niqe_params: dict | None = None) -> SetResult:
+    """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
+    LR-consistency PSNR; NIQE when ``niqe_params`` is given)."""
     pairs = PairedImages(find_benchmark_dir(root, scale), scale)
     result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
     for name, lr, hr in pairs:
@@ -71,6 +73,10 @@ def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: 
             result.seconds[m.name] += time.perf_counter() - t
             outputs[m.name] = sr
             result.per_image[m.name][name] = {**evaluate_pair(sr, hr, scale), "lr_psnr": lr_consistency(sr, lr, scale)}
+            if niqe_params is not None:
+                from .niqe import niqe_image
+
+                result.per_image[m.name][name]["niqe"] = niqe_image(sr, niqe_params, border=scale)
         if on_image:
             on_image(name, lr, hr, outputs, {m: result.per_image[m][name] for m in outputs})
     return result
@@ -80,11 +86,13 @@ def format_markdown(results: list[SetResult]) -> str:
     """One Markdown table per set: method, PSNR, SSIM, MSE."""
     lines = []
     for r in results:
+        has_niqe = "niqe" in r.mean(r.methods[0])
         lines += [f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})", "",
-                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |", "|---|---:|---:|---:|---:|"]
+                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |" + (" NIQE |" if has_niqe else ""),
+                  "|---|---:|---:|---:|---:|" + ("---:|" if has_niqe else "")]
         for m in r.methods:
             s = r.mean(m)
-            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |")
+            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |" + (f" {s['niqe']:.2f} |" if has_niqe else ""))
         lines.append("")
     return "\n".join(lines)
 
