@@ -67,6 +67,12 @@ def test_upload_compare_download_screenshot(server, browser, tmp_path):
     box = page.locator("#compare").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
     assert page.locator("#loupe").is_visible()
+    assert "LR consistency:" in page.inner_text("#consistency")
+    page.click("#map-toggle")
+    page.wait_for_selector("#img-map:not([hidden])", timeout=60_000)
+    assert page.evaluate("document.getElementById('img-map').naturalWidth") == 320
+    page.click("#map-toggle")
+    assert page.locator("#img-map").is_hidden()
     with page.expect_download() as dl:
         page.click("#download")
     saved = tmp_path / "download.png"

@@ -54,6 +54,16 @@ def test_upscale_happy_path(client, fmt, mime):
     assert rec["model"] == "srresnet-x4" and rec["input_size"] == [24, 20]
 
 
+def test_consistency_header_and_hallucination_map(client):
+    data = png_bytes(natural_image(24, 24))
+    r = post(client, data, model="bicubic")
+    assert float(r.headers["x-srgan-lr-consistency-db"]) > 35  # bicubic then downscale ~ the input
+    m = client.post("/v1/hallucination-map", files={"image": ("x.png", data)}, data={"model": "srresnet-x4"})
+    assert m.status_code == 200 and Image.open(io.BytesIO(m.content)).size == (96, 96)
+    bad = client.post("/v1/hallucination-map", files={"image": ("x.png", data)}, data={"model": "bicubic"})
+    assert bad.status_code == 422
+
+
 def test_bicubic_and_alpha(client):
     rgba = np.dstack([natural_image(16, 16), np.full((16, 16), 128, np.uint8)])
     r = post(client, png_bytes(rgba), model="bicubic")

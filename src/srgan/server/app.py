@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -24,6 +25,7 @@ from .. import __version__
 from ..api import SRModel, from_pretrained
 from ..hub import ModelFileError, packaged_models, read_config
 from ..image_io import ImageData, ImageError, read_image_bytes, encode_image
+from ..faithfulness import hallucination_map, lr_consistency, overlay
 from ..imresize import imresize
 from .settings import ServerSettings
 
@@ -133,7 +135,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def upscale(request: Request, image: UploadFile = File(...), model: str = Form(None), format: str = Form("png"),
                       scale: int = Form(4), alpha: float | None = Form(None)) -> Response:
         fmt = format.lower()
-        if fmt not in FORMATS:
+        if fmt not in FORMATS and fmt != "map":
             raise ApiError(422, f"unsupported output format '{format}' (use png, jpeg or webp)")
         name = model or settings.default_model
         if alpha is not None and not 0.0 <= alpha <= 1.0:
@@ -151,20 +153,30 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             loop = asyncio.get_running_loop()
             job = loop.run_in_executor(executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha)
             try:
-                body, used = await asyncio.wait_for(job, timeout=settings.request_timeout)
+                body, used, consistency = await asyncio.wait_for(job, timeout=settings.request_timeout)
             except asyncio.TimeoutError:
                 raise ApiError(503, f"request took longer than the {settings.request_timeout:g} s limit", {"Retry-After": str(settings.retry_after)}) from None
             ms = (time.perf_counter() - t0) * 1000
-            return Response(body, media_type=FORMATS[fmt], headers={"X-SRGAN-Model": used, "X-SRGAN-Time-Ms": f"{ms:.0f}", "Server-Timing": f"upscale;dur={ms:.0f}"})
+            return Response(body, media_type=FORMATS[fmt] if fmt in FORMATS else "image/png", headers={
+                "X-SRGAN-Model": used, "X-SRGAN-Time-Ms": f"{ms:.0f}", "Server-Timing": f"upscale;dur={ms:.0f}",
+                "X-SRGAN-LR-Consistency-dB": f"{consistency:.2f}"})
         finally:
             admission.leave()
+
+    @app.post("/v1/hallucination-map")
+    async def hallucination(request: Request, image: UploadFile = File(...), model: str = Form(None), alpha: float | None = Form(None)) -> Response:
+        """PNG heatmap (over the SR result in gray) of detail that departs from the MMSE model or the input."""
+        return await upscale(request, image=image, model=model, format="map", scale=4, alpha=alpha)
 
     app.router.on_shutdown.append(lambda: executor.shutdown(wait=False, cancel_futures=True))
     return app
 
 
-def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int, alpha: float | None = None) -> tuple[bytes, str]:
-    """Decode, check limits, upscale, encode (runs in a worker thread)."""
+def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int, alpha: float | None = None) -> tuple[bytes, str, float]:
+    """Decode, check limits, upscale, encode (runs in a worker thread); also the LR-consistency PSNR.
+
+    ``fmt == "map"`` returns the hallucination-map overlay as PNG instead of the image.
+    """
     try:
         img = read_image_bytes(data, filename, max_pixels=settings.max_input_pixels)
     except ImageError as exc:
@@ -184,10 +196,20 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
     if w * h * model_scale**2 > settings.max_output_pixels:
         raise ApiError(413, f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the limit of {settings.max_output_pixels / 1e6:.1f} MP")
     out = _bicubic(img, model_scale) if name == "bicubic" else model.upscale_data(img)
+    consistency = lr_consistency(out.color, img.color, model_scale)
+    if fmt == "map":
+        if name == "bicubic":
+            raise ApiError(422, "the hallucination map needs a model, not bicubic")
+        ref_name = model.config.get("mmse_reference", f"srresnet-x{model_scale}")
+        reference = out if ref_name == name or ref_name not in packaged_models() else pool.get(ref_name).upscale_data(img)
+        heat = hallucination_map(out.color, reference.color, img.color, model_scale)
+        buf = io.BytesIO()
+        Image.fromarray(overlay(out.color, heat)).save(buf, "PNG")
+        return buf.getvalue(), name, consistency
     if settings.provenance:
         from ..provenance import make_record
 
         out.provenance = make_record(name, model_scale, img.size, alpha=alpha)
     if fmt in ("jpeg", "jpg") and out.alpha is not None:
         out = out.with_pixels(out.color, None)  # JPEG has no alpha: flatten by dropping it
-    return encode_image(out, fmt), name
+    return encode_image(out, fmt), name, consistency
