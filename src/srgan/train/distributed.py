@@ -65,5 +65,8 @@ def check_replicas_in_sync(module: torch.nn.Module, info: DistInfo) -> None:
 
 
 def cleanup_distributed(info: DistInfo) -> None:
+    """Leave together: a rank tearing gloo down while rank 0 still writes its last
+    checkpoint aborts the job ("terminate called without an active exception")."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
