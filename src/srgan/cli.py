@@ -148,18 +148,27 @@ def _write_hallucination_map(img, sr, reference_model, path: Path) -> None:
     save_rgb(overlay(sr.color, heat), path)
 
 
-def _write_upscale_comparison(img, sr, model, path: Path) -> None:
-    """LR (nearest) | bicubic | model, at the output size."""
+def _write_upscale_comparison(img, sr, model, path: Path, crop: int = 384) -> None:
+    """LR (nearest) | bicubic | model at the output size; for large outputs, a 1:1 centre crop
+    (``crop`` output pixels) is shown, since a whole downsized frame hides the difference."""
     import numpy as np
 
     from .figures import nearest_upscale, side_by_side
     from .imresize import imresize
 
     lr = img.color[..., 0] if img.is_gray else img.color
-    panels = [("input (nearest)", nearest_upscale(lr, model.scale)),
-              ("bicubic", np.clip(imresize(lr.astype(np.float64), model.scale), 0, 1)),
-              (f"{model.name}", sr.color[..., 0] if sr.is_gray else sr.color)]
-    side_by_side(panels, path, title=f"x{model.scale} upscaling")
+    out = sr.color[..., 0] if sr.is_gray else sr.color
+    s = model.scale
+    title = f"x{s} upscaling"
+    h, w = out.shape[:2]
+    if max(h, w) > 2 * crop:  # crop in LR coordinates so all three panels show the same region
+        c = crop // s
+        y0, x0 = (h // s - c) // 2, (w // s - c) // 2
+        lr = lr[y0 : y0 + c, x0 : x0 + c]
+        out = out[y0 * s : (y0 + c) * s, x0 * s : (x0 + c) * s]
+        title += f" (1:1 centre crop, {c * s}x{c * s} output px)"
+    panels = [("input (nearest)", nearest_upscale(lr, s)), ("bicubic", np.clip(imresize(lr.astype(np.float64), s), 0, 1)), (model.name, out)]
+    side_by_side(panels, path, title=title)
 
 
 # --- evaluate ---------------------------------------------------------------------------
