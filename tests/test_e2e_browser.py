@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import natural_image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -48,8 +47,11 @@ def browser():
 
 
 def test_upload_compare_download_screenshot(server, browser, tmp_path):
-    photo = tmp_path / "photo.png"
-    Image.fromarray(natural_image(60, 80, seed=3)).save(photo)
+    import matplotlib.cbook
+
+    photo = tmp_path / "photo.png"  # a real photo: matplotlib's bundled Grace Hopper portrait, face crop at 80x60
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        im.convert("RGB").crop((96, 120, 416, 360)).resize((80, 60), Image.BICUBIC).save(photo)
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.goto(server)
     page.wait_for_selector("#model option", state="attached")
