@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.hub import load_generator
 from srgan.inference import tail_radius, trunk_radius, upscale_tensor
 from srgan.models import Generator
 

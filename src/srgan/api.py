@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .hub import DEFAULT_MODEL, ModelFileError, interpolate_generators, load_generator
+from .hub import DEFAULT_MODEL, interpolate_generators, load_generator
 from .image_io import ImageData, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import resolve_device, upscale_array

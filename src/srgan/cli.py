@@ -373,7 +373,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
-    from .image_io import ImageError
     from .provenance import read_provenance
 
     failed = 0
