@@ -169,11 +169,15 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, damage, caplog):
     assert load_latest_checkpoint(tmp_path / "c" / "checkpoints")[0]["step"] == 4
 
 
-def test_checkpoint_without_digest_loads_with_warning(tmp_path, caplog):
+def test_checkpoint_carries_its_digest_and_legacy_files_still_load(tmp_path, caplog):
+    from srgan.train.checkpoint import MAGIC
+
     cfg = load_config(_config(tmp_path, "nd", steps=2))
     Trainer(cfg).fit(progress=False)
     newest = list_checkpoints(tmp_path / "nd" / "checkpoints")[-1]
-    newest.with_suffix(".pt.sha256").unlink()
+    data = newest.read_bytes()
+    assert data.startswith(MAGIC) and not list((tmp_path / "nd" / "checkpoints").glob("*.sha256"))
+    newest.write_bytes(data[len(MAGIC) + 65 :])  # a plain torch.save file, as older versions wrote
     state, path = load_latest_checkpoint(tmp_path / "nd" / "checkpoints")
     assert path == newest and state["step"] == 2 and "unverified" in caplog.text
 

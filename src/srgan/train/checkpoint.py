@@ -2,9 +2,9 @@
 
 Checkpoints hold optimizer state, so they use ``torch.save``; they are always
 read back with ``weights_only=True`` (no arbitrary unpickling). Each
-``ckpt_<step>.pt`` has a ``.sha256`` sidecar written after it; a checkpoint
-whose digest does not match (truncated, bit-flipped, half-written) is skipped
-with a warning and the previous one is used.
+``ckpt_<step>.pt`` starts with a header holding the SHA-256 of the payload that
+follows; a checkpoint whose digest does not match (truncated, bit-flipped,
+garbage) is skipped with a warning and the previous one is used.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ __all__ = ["save_checkpoint", "load_latest_checkpoint", "list_checkpoints"]
 
 log = logging.getLogger(__name__)
 _PATTERN = re.compile(r"^ckpt_(\d{9})\.pt$")
+MAGIC = b"SRGANCKPT1\n"  # then 64 hex digits of SHA-256 and a newline, then the torch.save payload
 
 
 def list_checkpoints(ckpt_dir: str | Path) -> list[Path]:
@@ -56,27 +57,26 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path, step: int, keep
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(state, buf)
-    data = buf.getvalue()
+    payload = buf.getvalue()
     final = d / f"ckpt_{step:09d}.pt"
-    _atomic_write(final, data)
-    _atomic_write(final.with_suffix(".pt.sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    _atomic_write(final, MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
     for old in list_checkpoints(d)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
-        old.with_suffix(".pt.sha256").unlink(missing_ok=True)
     return final
 
 
 def _verified_bytes(path: Path) -> bytes:
+    """The torch.save payload of a checkpoint, after checking its embedded SHA-256."""
     data = path.read_bytes()
-    digest_file = path.with_suffix(".pt.sha256")
-    if not digest_file.exists():
-        # the checkpoint is renamed into place only after fsync, so it is complete: an older
-        # format, or a crash between the two renames; torch.load still rejects a damaged file
-        log.warning("checkpoint %s has no .sha256 digest; loading it unverified", path.name)
+    if not data.startswith(MAGIC):
+        # a plain torch.save file (older srgan): no digest to check; torch.load still rejects damage
+        log.warning("checkpoint %s has no embedded SHA-256 (older format); loading it unverified", path.name)
         return data
-    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+    head = len(MAGIC)
+    digest, payload = data[head : head + 64].decode("ascii", "replace"), data[head + 65 :]
+    if hashlib.sha256(payload).hexdigest() != digest:
         raise ValueError("SHA-256 mismatch: the file is corrupted or truncated")
-    return data
+    return payload
 
 
 def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] | None:
