@@ -19,8 +19,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from srgan.api import SRModel  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
 from srgan.hub import save_generator  # noqa: E402
-from srgan.models import Generator  # noqa: E402
-from srgan.train.checkpoint import load_latest_checkpoint  # noqa: E402
+from srgan.train.checkpoint import generator_from_run  # noqa: E402
 
 
 def measure_speed(model: SRModel, threads: int, size: int = 512, repeats: int = 3) -> dict:
@@ -66,11 +65,8 @@ def main() -> int:
     ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)")
     args = ap.parse_args()
 
-    state, path = load_latest_checkpoint(Path(args.run) / "checkpoints")
+    g, state, path = generator_from_run(args.run)
     recipe = json.loads(state["config"])
-    m = recipe["model"]
-    g = Generator(m["scale"], m["num_blocks"], m["channels"])
-    g.load_state_dict(state["ema"]["module"] if state.get("ema") else state["stage"]["generator"])
     model = SRModel(g, {"name": args.name}, device="cpu")
     metrics, bicubic = {}, {}
     for set_name in ("Set5", "Set14"):

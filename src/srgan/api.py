@@ -21,6 +21,14 @@ ImageLike = Union[Image.Image, np.ndarray, ImageData]
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def bicubic_upscale(img: ImageData, scale: int, color: bool = True) -> ImageData:
+    """MATLAB-bicubic upscale of the alpha plane (and of the colour too, if ``color``), clipped to [0, 1]."""
+    def up(plane: np.ndarray) -> np.ndarray:
+        return np.clip(imresize(plane.astype(np.float64), scale), 0, 1).astype(np.float32)
+
+    return img.with_pixels(up(img.color) if color else img.color, None if img.alpha is None else up(img.alpha))
+
+
 class SRModel:
     """A loaded generator plus everything needed to upscale real images.
 
@@ -65,10 +73,7 @@ class SRModel:
             raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
         if img.is_gray:
             color = color.mean(axis=2, keepdims=True)
-        alpha = None
-        if img.alpha is not None:
-            alpha = np.clip(imresize(img.alpha.astype(np.float64), self.scale), 0, 1).astype(np.float32)
-        return img.with_pixels(color, alpha)
+        return img.with_pixels(color, bicubic_upscale(img, self.scale, color=False).alpha)
 
     def upscale(self, image: ImageLike) -> ImageLike:
         """Upscale a PIL image, a numpy array (HxW, HxWx3, HxWx4; uint8, uint16 or float in [0, 1]) or an :class:`ImageData`; returns the same kind."""

@@ -404,18 +404,10 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     import json
 
     from .hub import save_generator
-    from .models import Generator
-    from .train.checkpoint import load_latest_checkpoint
+    from .train.checkpoint import generator_from_run
 
-    found = load_latest_checkpoint(Path(args.run) / "checkpoints")
-    if found is None:
-        raise CLIError(f"no readable checkpoint in {args.run}/checkpoints")
-    state, path = found
+    g, state, path = generator_from_run(args.run, ema=not args.no_ema)
     cfg = json.loads(state["config"])
-    m = cfg["model"]
-    g = Generator(m["scale"], m["num_blocks"], m["channels"])
-    weights = state["ema"]["module"] if state.get("ema") and not args.no_ema else state["stage"]["generator"]
-    g.load_state_dict(weights)
     extra = {"name": Path(args.output).stem, "training": {"recipe": cfg, "steps": state["step"], "ema": bool(state.get("ema")) and not args.no_ema}}
     save_generator(g, args.output, extra)
     print(f"wrote {args.output} from {path} (step {state['step']})")

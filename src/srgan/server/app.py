@@ -15,18 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
-import numpy as np
 from PIL import Image
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .. import __version__
-from ..api import SRModel, from_pretrained
+from ..api import SRModel, bicubic_upscale, from_pretrained
 from ..hub import ModelFileError, packaged_models, read_config
-from ..image_io import ImageData, ImageError, read_image_bytes, encode_image
+from ..image_io import ImageError, encode_image, read_image_bytes
 from ..faithfulness import hallucination_map, lr_consistency, overlay
-from ..imresize import imresize
 from .settings import ServerSettings
 
 FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
@@ -78,12 +76,6 @@ class Admission:
     def leave(self) -> None:
         with self._lock:
             self.inside -= 1
-
-
-def _bicubic(img: ImageData, scale: int) -> ImageData:
-    color = np.clip(imresize(img.color.astype(np.float64), scale), 0, 1).astype(np.float32)
-    alpha = None if img.alpha is None else np.clip(imresize(img.alpha.astype(np.float64), scale), 0, 1).astype(np.float32)
-    return img.with_pixels(color, alpha)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -195,7 +187,7 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
     w, h = img.size
     if w * h * model_scale**2 > settings.max_output_pixels:
         raise ApiError(413, f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the limit of {settings.max_output_pixels / 1e6:.1f} MP")
-    out = _bicubic(img, model_scale) if name == "bicubic" else model.upscale_data(img)
+    out = bicubic_upscale(img, model_scale) if name == "bicubic" else model.upscale_data(img)
     consistency = lr_consistency(out.color, img.color, model_scale)
     if fmt == "map":
         if name == "bicubic":

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_latest_checkpoint", "list_checkpoints"]
+__all__ = ["save_checkpoint", "load_latest_checkpoint", "list_checkpoints", "generator_from_run"]
 
 log = logging.getLogger(__name__)
 _PATTERN = re.compile(r"^ckpt_(\d{9})\.pt$")
@@ -88,3 +88,22 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] 
         except Exception as exc:
             log.warning("checkpoint %s is unusable (%s); falling back to the previous one", path.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return None
+
+
+def generator_from_run(run: str | Path, ema: bool = True):
+    """``(Generator, state, path)`` from a run folder's newest checkpoint; EMA weights when
+    present and ``ema`` is true. Raises FileNotFoundError when no checkpoint is readable."""
+    import json
+
+    from ..models import Generator
+
+    run = Path(run)
+    ckpt_dir = run / "checkpoints" if (run / "checkpoints").is_dir() else run
+    found = load_latest_checkpoint(ckpt_dir)
+    if found is None:
+        raise FileNotFoundError(f"no readable checkpoint in {ckpt_dir}")
+    state, path = found
+    m = json.loads(state["config"])["model"]
+    g = Generator(m["scale"], m["num_blocks"], m["channels"])
+    g.load_state_dict(state["ema"]["module"] if ema and state.get("ema") else state["stage"]["generator"])
+    return g, state, path

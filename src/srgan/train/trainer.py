@@ -18,10 +18,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import ImageCache, ImageFiles, PairedImages, RandomCropDataset, StepBatchSampler
+from ..image_io import quantize
 from ..inference import resolve_device, upscale_array
 from ..metrics import evaluate_pair
 from ..models import Discriminator, Generator
-from .checkpoint import load_latest_checkpoint, save_checkpoint
+from .checkpoint import generator_from_run, load_latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
@@ -55,9 +56,7 @@ def validate(model: nn.Module, pairs: PairedImages, scale: int, device: torch.de
     rows, samples = [], []
     for name, lr, hr in pairs:
         sr = upscale_array(model, lr, scale, tile=None, device=device)
-        sr8 = np.clip(np.floor(sr * 255 + 0.5), 0, 255).astype(np.uint8)
-        if hr.ndim == 2:
-            sr8 = np.clip(np.floor(sr.mean(axis=2) * 255 + 0.5), 0, 255).astype(np.uint8)
+        sr8 = quantize(sr.mean(axis=2) if hr.ndim == 2 else sr, 8)
         rows.append(evaluate_pair(sr8, hr, scale))
         if len(samples) < keep:
             samples.append((name, lr, sr8, hr))
@@ -69,11 +68,10 @@ def load_initial_generator(source: str, generator: Generator) -> None:
     """Initialise G from a packaged model, a .safetensors file or a training run (its EMA weights)."""
     path = Path(source)
     if path.is_dir():
-        found = load_latest_checkpoint(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
-        if found is None:
-            raise ConfigError(f"init_generator: no checkpoint in {path}")
-        state = found[0]
-        weights = state["ema"]["module"] if state.get("ema") else state["stage"]["generator"]
+        try:
+            weights = generator_from_run(path)[0].state_dict()
+        except FileNotFoundError as exc:
+            raise ConfigError(f"init_generator: {exc}") from None
     else:
         from ..hub import load_generator
 
