@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--threads 2] [--sizes 128 256 512] [--repeats 3] [--memory]
 
-Measures the fp32 peak with a large matmul, then for SRResNet B=16 and B=5 (x4,
+Measures the fp32 peak (best of a large matmul and a large 3x3 conv), then for SRResNet B=16 and B=5 (x4,
 random weights with non-trivial BatchNorm statistics) and each LR size times,
 round-robin in one process:
   naive     model.eval(), NCHW fp32, 64 px tiles with 8 px padding (Real-ESRGAN's default style)
@@ -10,7 +10,7 @@ round-robin in one process:
   ours-w1   srgan's path: fused tail, exact two-level tiling, channels_last, intra-op threads
   ours-w2   the same split in 2 bands, one single-threaded worker each
 Prints s per output MP, MP/s, share of peak and the max abs difference from the
-untiled fp32 reference. ``--memory`` adds peak RSS of a 2000x2000 -> 8000x8000
+untiled fp32 reference. ``--profile SIZE`` prints operator profiles; ``--memory`` adds peak RSS of a 2000x2000 -> 8000x8000
 run in a fresh process, and ``--photo`` times decode -> upscale -> encode of a file.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 
 from srgan.inference import upscale_tensor
 from srgan.models import Generator
-from srgan.models.fast_tail import FastGenerator
+from srgan.models.fast import FastGenerator
 
 
 def macs_per_output_pixel(g: Generator) -> float:
@@ -39,15 +39,26 @@ def macs_per_output_pixel(g: Generator) -> float:
     return per_hr
 
 
-def peak_gflops(threads: int, n: int = 4096, repeats: int = 5) -> float:
+def peak_gflops(threads: int, n: int = 4096, repeats: int = 5) -> tuple[float, float, float]:
+    """Best dense fp32 throughput measured here: a large matmul and a large 3x3 conv (64 -> 64,
+    channels_last, the network's own main layer). Returns (peak, matmul, conv) in GFLOP/s."""
     a, b = torch.rand(n, n), torch.rand(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+
+    def best(f, flops: float) -> float:
+        f()
+        t_best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            t_best = min(t_best, time.perf_counter() - t)
+        return flops / t_best / 1e9
+
+    with torch.inference_mode():
+        mm = best(lambda: a @ b, 2 * n**3)
+        cv = best(lambda: conv(x), 2 * 64 * 64 * 9 * 256 * 256)
+    return max(mm, cv), mm, cv
 
 
 def model(blocks: int) -> Generator:
@@ -75,6 +86,25 @@ def naive(g: Generator, x: torch.Tensor, tile: int = 64, pad: int = 8) -> torch.
     return out.clamp_(0, 1)
 
 
+def profile_variants(size: int) -> None:
+    """Self CPU time per operator (grouped by input shape) of cl-eager and ours-w1, B=16."""
+    from torch.profiler import ProfilerActivity, profile
+
+    g = model(16)
+    x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    variants = {
+        "cl-eager": (g.to(memory_format=torch.channels_last), dict(tile=None, tail_tile=None)),
+        "ours-w1": (FastGenerator(model(16)).to(memory_format=torch.channels_last), dict(tile=512, tail_tile=128, workers=1)),
+    }
+    for name, (net, kw) in variants.items():
+        with torch.inference_mode():
+            upscale_tensor(net, x, 4, **kw)  # warm-up
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                upscale_tensor(net, x, 4, **kw)
+        print(f"\nProfile of {name}, B=16, {size}x{size} LR, top operators by self CPU time (grouped by input shape):\n")
+        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=28, max_shapes_column_width=60))
+
+
 MEMORY_CHILD = r"""
 import json, resource, time, numpy as np, torch
 torch.set_num_threads({threads})
@@ -94,11 +124,13 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory", action="store_true", help="peak RSS of a 2000x2000 x4 upscale in a fresh process")
     ap.add_argument("--memory-size", type=int, default=2000)
+    ap.add_argument("--profile", type=int, metavar="SIZE", help="profile cl-eager and ours-w1 (B=16) on one SIZE x SIZE LR image")
     ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    peak = peak_gflops(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, fp32 matmul peak {peak:.0f} GFLOP/s\n")
+    peak, mm, cv = peak_gflops(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, fp32 peak {peak:.0f} GFLOP/s "
+          f"(best of a 4096^3 matmul {mm:.0f} and a 64->64 3x3 conv on 256x256 {cv:.0f})\n")
     print("| model | LR size | variant | s/MP | MP/s | % of peak | max abs diff vs untiled |")
     print("|---|---:|---|---:|---:|---:|---:|")
     summary = {}
@@ -140,6 +172,8 @@ def main() -> int:
         for size in args.sizes:
             s = lambda n: summary[(blocks, size, n)]  # noqa: E731
             print(f"| B={blocks} | {size} | {s('naive') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w2'):.2f}x |")
+    if args.profile:
+        profile_variants(args.profile)
     if args.photo:
         from srgan.api import from_pretrained
         from srgan.image_io import read_image, write_image

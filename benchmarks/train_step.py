@@ -9,7 +9,7 @@ Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
   cl-eager  the same loop with channels_last model and inputs
   ours      srgan's stage objects and data pipeline (cached images, MATLAB-bicubic LR,
             channels_last, BCE on logits)
-Prints steps/s and speed-ups, and with --profile the top operators of one step of ours.
+Prints steps/s and speed-ups, and with --profile the top operators of one step of ours per stage.
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def main() -> int:
     print(f"B={args.blocks}, batch {args.batch}, 96 px, {args.threads} threads, torch {torch.__version__}\n")
     print("| stage | naive (steps/s) | cl-eager (steps/s) | ours (steps/s) | ours / naive | ours / cl-eager |")
     print("|---|---:|---:|---:|---:|---:|")
-    prof_stage = None
+    prof_stages = {}
     for stage in args.stages:
         gan, use_vgg = stage.startswith("srgan"), stage.endswith("vgg")
         cfg = load_config(raw={"stage": "srgan" if gan else "srresnet", "data": {"train": ["x"]}, "model": {"num_blocks": args.blocks},
@@ -131,14 +131,15 @@ def main() -> int:
                 times[k].append(time.perf_counter() - t)
         sps = {k: 1 / statistics.median(v) for k, v in times.items()}
         print(f"| {stage} | {sps['naive']:.3f} | {sps['cl-eager']:.3f} | {sps['ours']:.3f} | {sps['ours'] / sps['naive']:.2f}x | {sps['ours'] / sps['cl-eager']:.2f}x |")
-        prof_stage = variants["ours"]
-    if args.profile and prof_stage is not None:
+        prof_stages[stage] = variants["ours"]
+    if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            prof_stage()
-        print(f"\nProfile of one step of ours ({args.stages[-1]}), top operators by self CPU time:\n")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        for stage, step in prof_stages.items():
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                step()
+            print(f"\nProfile of one step of ours ({stage}), top operators by self CPU time:\n")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
     return 0
 
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, load_vgg19_weights
+from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, feature_matching_loss, load_vgg19_weights
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
-from srgan.train import load_config
+from srgan.train import ConfigError, load_config
 from srgan.train.stages import SRGANStage
 
 
@@ -88,3 +88,47 @@ def test_gan_steps_move_d_and_g_the_right_way():
     out = stage.train_step(lr, hr)
     assert {"loss_g", "loss_d", "loss_adv", "d_real", "d_fake", "loss_pixel"} <= set(out)
     assert 0 <= out["d_real"].item() <= 1 and 0 <= out["d_fake"].item() <= 1
+
+
+def test_discriminator_features_and_feature_matching_loss():
+    torch.manual_seed(0)
+    d = Discriminator()
+    x = torch.rand(2, 3, 32, 32)
+    logits, feats = d(x, features=True)
+    assert torch.allclose(logits, d(x)), "features=True must not change the logits"
+    assert [f.shape[1] for f in feats] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [f.shape[-1] for f in feats] == [32, 16, 16, 8, 8, 4, 4, 2]
+    assert feature_matching_loss(feats, feats).item() == 0.0
+    y = x + 0.1 * torch.randn_like(x)
+    assert feature_matching_loss(d(y, features=True)[1], feats).item() > 0
+
+
+def test_feature_matching_pulls_g_towards_hr_features_and_leaves_d_alone():
+    torch.manual_seed(0)
+    cfg = _cfg(pixel_weight=0.0, adversarial_weight=0.0, feature_matching_weight=1.0)
+    g, d = Generator(2, 1, 8), Discriminator()
+    stage = SRGANStage(g, d, cfg, torch.device("cpu"))
+    lr, hr = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 16, 16)
+
+    def fm():
+        with torch.no_grad():
+            return feature_matching_loss(d(g(lr), features=True)[1], d(hr, features=True)[1]).item()
+
+    d.eval()  # fixed BatchNorm statistics, so that only G moves the loss
+    d_params = [p.clone() for p in d.parameters()]
+    before = fm()
+    for _ in range(5):
+        out = stage.g_step(g(lr), hr)
+    assert fm() < before
+    assert "loss_fm" in out and out["loss_fm"].item() > 0
+    assert all(torch.equal(a, b) for a, b in zip(d_params, d.parameters())), "the G step must not update D"
+    d.train()
+    out = stage.train_step(lr, hr)  # targets come from the D step's forward of HR
+    assert {"loss_fm", "loss_d", "loss_adv"} <= set(out)
+
+
+def test_feature_matching_needs_an_srgan_stage():
+    with pytest.raises(ConfigError, match="feature_matching_weight"):
+        load_config(raw={"stage": "srresnet", "data": {"train": ["x"]}, "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
+    cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"]}, "loss": {"pixel_weight": 0.0, "feature_matching_weight": 1.0}})
+    assert cfg.loss.feature_matching_weight == 1.0

@@ -292,3 +292,23 @@ def test_nan_loss_stops_with_step(tmp_path):
         t.generator.tail.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="step 1"):
         t.fit(progress=False)
+
+
+def test_init_generator_from_another_scale_transfers_trunk_and_tail(tmp_path):
+    from srgan.hub import save_generator
+    from srgan.models import Generator
+    from srgan.train.trainer import load_initial_generator
+
+    torch.manual_seed(0)
+    x4 = Generator(4, 2, 8)
+    save_generator(x4, tmp_path / "x4.safetensors")
+    x2 = Generator(2, 2, 8)
+    load_initial_generator(str(tmp_path / "x4.safetensors"), x2)
+    for name in ("head.0.weight", "body.1.conv2.weight", "body_end.1.running_var", "tail.weight", "upsample.0.conv.weight", "upsample.0.prelu.weight"):
+        assert torch.equal(x2.state_dict()[name], x4.state_dict()[name]), name
+    save_generator(x2, tmp_path / "x2.safetensors")
+    x8 = Generator(8, 2, 8)
+    load_initial_generator(str(tmp_path / "x2.safetensors"), x8)  # extra blocks repeat the last one
+    assert all(torch.equal(x8.upsample[i].conv.weight, x2.upsample[0].conv.weight) for i in range(3))
+    with pytest.raises(ConfigError, match="do not fit"):
+        load_initial_generator(str(tmp_path / "x4.safetensors"), Generator(2, 3, 8))  # other depth: no

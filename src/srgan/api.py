@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 from .hub import DEFAULT_MODEL, interpolate_generators, load_generator
-from .image_io import ImageData, from_pil, quantize, to_pil
+from .image_io import ImageData, all_finite, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import resolve_device, upscale_array
 from .models import Generator
-from .models.fast_tail import FastGenerator
+from .models.fast import FastGenerator
 
 __all__ = ["SRModel", "from_pretrained"]
 
@@ -48,7 +48,7 @@ class SRModel:
         self.precision = precision
         self.dtype = PRECISIONS[precision]
         generator = generator.eval()
-        if fast:  # exact re-parametrisation of the x2 tail (see models/fast_tail.py)
+        if fast:  # exact re-parametrisation: BN folded, fused x2 tail (see models/fast.py)
             generator = FastGenerator(generator)
         self.generator = generator.to(device=self.device, dtype=self.dtype)
         if compile:  # torch.compile the trunk and the tail; dynamic shapes for tiles of any size
@@ -69,7 +69,7 @@ class SRModel:
     def upscale_data(self, img: ImageData) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
         color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype, self.workers)
-        if not np.isfinite(color).all():
+        if not all_finite(color):
             raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
         if img.is_gray:
             color = color.mean(axis=2, keepdims=True)

@@ -184,13 +184,24 @@ def _orient_like(im: Image.Image, color: np.ndarray, alpha: np.ndarray | None) -
 
 
 def quantize(x: np.ndarray, depth: int) -> np.ndarray:
-    """[0, 1] floats -> uint8/uint16, rounding half up; float32 keeps big outputs small."""
+    """[0, 1] floats -> uint8/uint16, rounding half up. Works in row blocks, so a 64 MP
+    output needs no full-size float temporaries."""
     hi = 65535 if depth == 16 else 255
-    y = np.asarray(x, np.float32) * np.float32(hi)
-    y += np.float32(0.5)
-    np.floor(y, out=y)
-    np.clip(y, 0, hi, out=y)
-    return y.astype(np.uint16 if depth == 16 else np.uint8)
+    out = np.empty(x.shape, np.uint16 if depth == 16 else np.uint8)
+    rows = max(1, (1 << 22) // max(1, x[:1].size))  # about 16 MB of float32 per block
+    for i in range(0, x.shape[0], rows):
+        y = np.asarray(x[i : i + rows], np.float32) * np.float32(hi)
+        y += np.float32(0.5)
+        np.floor(y, out=y)
+        np.clip(y, 0, hi, out=y)
+        out[i : i + rows] = y
+    return out
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """``np.isfinite(x).all()`` in row blocks (no full-size boolean temporary)."""
+    rows = max(1, (1 << 24) // max(1, x[:1].size))
+    return all(np.isfinite(x[i : i + rows]).all() for i in range(0, x.shape[0], rows))
 
 
 def to_pil(img: ImageData) -> Image.Image:

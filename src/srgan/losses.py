@@ -15,7 +15,7 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "VGG19_URL", "VGGWeightsError"]
+__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "VGG19_URL", "VGGWeightsError"]
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,6 +95,17 @@ class VGGLoss(nn.Module):
 def adversarial_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(G(z)) averaged over the batch (Eq. 6), as BCE-with-logits against label 1."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over D's layers of the L1 distance between the features of G(z) and of the paired x.
+
+    A learned perceptual content loss that needs no pretrained network (feature matching,
+    Salimans et al. 2016, in its paired per-layer form from pix2pixHD, Wang et al. 2018).
+    ``real_feats`` are treated as constants.
+    """
+    terms = [F.l1_loss(f.float(), r.detach().float()) for f, r in zip(fake_feats, real_feats, strict=True)]
+    return torch.stack(terms).mean()
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

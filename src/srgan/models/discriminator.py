@@ -36,5 +36,14 @@ class Discriminator(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten()
+    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits; with ``features=True`` also the activation after each of the eight conv
+        stages (for feature matching). A keyword, so that DDP wrappers pass it through."""
+        if not features:
+            return self.net(x).flatten()
+        feats: list[torch.Tensor] = []
+        for m in self.net:
+            x = m(x)
+            if isinstance(m, nn.LeakyReLU) and len(feats) < 8:
+                feats.append(x)
+        return x.flatten(), feats

@@ -67,7 +67,8 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Content loss = pixel_weight * pixel + vgg_weight * VGG(layer); SRGAN adds adversarial_weight * l_Gen."""
+    """Content loss = pixel_weight * pixel + vgg_weight * VGG(layer); the SRGAN stage adds
+    adversarial_weight * l_Gen and, optionally, feature_matching_weight * D feature matching."""
 
     pixel: str = "mse"  # mse | l1
     pixel_weight: float = 1.0
@@ -76,14 +77,16 @@ class LossConfig:
     vgg_rescale: float = 1.0  # the paper rescales features by 1/12.75
     vgg_weights: str | None = None  # local file instead of the torchvision download
     adversarial_weight: float = 1e-3
+    feature_matching_weight: float = 0.0  # SRGAN stage: L1 between D's features of SR and HR (no VGG needed)
 
     def validate(self) -> None:
         from ..models.vgg import VGG19_LAYERS
 
         _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
         _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
-        _check(self.pixel_weight >= 0 and self.vgg_weight >= 0 and self.adversarial_weight >= 0, "loss", "weights must be >= 0")
-        _check(self.pixel_weight > 0 or self.vgg_weight > 0, "loss", "needs a content loss: pixel_weight or vgg_weight > 0")
+        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight) >= 0, "loss", "weights must be >= 0")
+        _check(self.pixel_weight > 0 or self.vgg_weight > 0 or self.feature_matching_weight > 0, "loss",
+               "needs a content loss: pixel_weight, vgg_weight or feature_matching_weight > 0")
 
 
 @dataclass
@@ -116,6 +119,10 @@ class TrainConfig:
         _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         _check(self.steps > 0, "steps", "must be positive")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
+        _check(self.stage == "srgan" or self.loss.feature_matching_weight == 0, "loss.feature_matching_weight",
+               "needs the discriminator: use it in an srgan stage")
+        _check(self.stage == "srgan" or self.loss.pixel_weight > 0 or self.loss.vgg_weight > 0, "loss",
+               "an srresnet stage needs pixel_weight or vgg_weight > 0")
         _check(self.data.crop % self.model.scale == 0, "data.crop", f"must be a multiple of model.scale ({self.model.scale})")
         for sub in (self.model, self.data, self.optim, self.loss):
             sub.validate()

@@ -6,7 +6,8 @@ data, schedule, EMA, logging and checkpoints.
 - :class:`SRResNetStage`: pixel (and optionally VGG) content loss only.
 - :class:`SRGANStage`: the paper's adversarial training (Sec. 2.2, 3.2): a D
   step on real/fake with the fake detached, then a G step on content loss +
-  ``adversarial_weight`` * -log D(G(z)).
+  ``adversarial_weight`` * -log D(G(z)) (+ ``feature_matching_weight`` * the L1
+  distance between D's features of G(z) and of x, when set).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, load_vgg19_weights, pixel_loss
+from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, feature_matching_loss, load_vgg19_weights, pixel_loss
 from .config import TrainConfig
 
 __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
@@ -127,6 +128,8 @@ class SRGANStage(Stage):
         self.generator, self.discriminator = generator, discriminator
         self.content = (content or ContentLoss(cfg)).to(device)
         self.adv_weight = cfg.loss.adversarial_weight
+        self.fm_weight = cfg.loss.feature_matching_weight
+        self._real_feats: list[torch.Tensor] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
         self.optimizers = {k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))}
 
@@ -137,7 +140,11 @@ class SRGANStage(Stage):
         """(1) D: maximise log D(x) + log(1 - D(G(z))), with G(z) detached."""
         d = self.discriminator
         with self.autocast():
-            real_logits = d(hr)
+            if self.fm_weight > 0:  # D(x)'s features, kept (detached) as the G step's targets, as in pix2pixHD
+                real_logits, feats = d(hr, features=True)
+                self._real_feats = [f.detach() for f in feats]
+            else:
+                real_logits = d(hr)
             fake_logits = d(sr.detach())
             loss_d = discriminator_loss(real_logits.float(), fake_logits.float())
         self._step(loss_d, self.optimizers["d"], d.parameters())
@@ -153,8 +160,19 @@ class SRGANStage(Stage):
         d.requires_grad_(False)
         try:
             with self.autocast():
-                adv = adversarial_g_loss(d(sr).float())
+                if self.fm_weight > 0:
+                    fake_logits, fake_feats = d(sr, features=True)
+                    if self._real_feats is None:  # g_step called on its own: targets from the current D
+                        with torch.no_grad():
+                            self._real_feats = d(hr, features=True)[1]
+                else:
+                    fake_logits = d(sr)
+                adv = adversarial_g_loss(fake_logits.float())
                 content, parts = self.content(sr, hr)
+                if self.fm_weight > 0:
+                    parts["loss_fm"] = feature_matching_loss(fake_feats, self._real_feats)
+                    content = content + self.fm_weight * parts["loss_fm"]
+                    self._real_feats = None
                 loss_g = content + self.adv_weight * adv
             self._step(loss_g, self.optimizers["g"], self.generator.parameters())
         finally:

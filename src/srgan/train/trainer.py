@@ -31,7 +31,7 @@ from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
 __all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator"]
 
 log = logging.getLogger(__name__)
-CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
+CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_fm", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -64,8 +64,27 @@ def validate(model: nn.Module, pairs: PairedImages, scale: int, device: torch.de
     return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}, samples
 
 
+def _transfer_scale(weights: dict[str, torch.Tensor], own: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """Weights of a generator of another scale, mapped onto ``own``: head, body, body_end and
+    tail are shared as they are; upsampling block i takes the source's block i, or its last
+    one when the target has more. Same-scale weights are returned unchanged."""
+    n_src = len({k.split(".")[1] for k in weights if k.startswith("upsample.")})
+    n_own = len({k.split(".")[1] for k in own if k.startswith("upsample.")})
+    if n_src == n_own or n_src == 0:
+        return weights
+    out = {k: v for k, v in weights.items() if not k.startswith("upsample.")}
+    for i in range(n_own):
+        j = min(i, n_src - 1)
+        out.update({f"upsample.{i}.{k.split('.', 2)[2]}": v for k, v in weights.items() if k.startswith(f"upsample.{j}.")})
+    log.info("init_generator %s: x%d weights transferred to x%d (trunk and tail shared, upsampling blocks %s)",
+             source, 2**n_src, 2**n_own, ", ".join(str(min(i, n_src - 1)) for i in range(n_own)))
+    return out
+
+
 def load_initial_generator(source: str, generator: Generator) -> None:
-    """Initialise G from a packaged model, a .safetensors file or a training run (its EMA weights)."""
+    """Initialise G from a packaged model, a .safetensors file or a training run (its EMA weights).
+    A source of another scale initialises everything but the extra or missing upsampling blocks
+    (fine-tuning a x2 model from a x4 one, say)."""
     path = Path(source)
     if path.is_dir():
         try:
@@ -78,6 +97,7 @@ def load_initial_generator(source: str, generator: Generator) -> None:
         loaded, _ = load_generator(source)
         weights = loaded.state_dict()
     own = generator.state_dict()
+    weights = _transfer_scale(weights, own, source)
     bad = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
     if bad:
         raise ConfigError(f"init_generator {source}: weights do not fit model x{generator.scale} B={generator.num_blocks} (first mismatch: {bad[0]})")
