@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, feature_matching_loss, load_vgg19_weights
+from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
 from srgan.train import ConfigError, load_config
@@ -132,3 +132,40 @@ def test_feature_matching_needs_an_srgan_stage():
         load_config(raw={"stage": "srresnet", "data": {"train": ["x"]}, "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
     cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"]}, "loss": {"pixel_weight": 0.0, "feature_matching_weight": 1.0}})
     assert cfg.loss.feature_matching_weight == 1.0
+
+
+def test_random_shift_crops_pairs_alike_and_is_validated():
+    torch.manual_seed(0)
+    cfg = load_config(raw={"stage": "srgan", "d_random_shift": 3, "data": {"train": ["x"], "crop": 16}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                           "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
+    stage = SRGANStage(Generator(2, 1, 8), Discriminator(), cfg, torch.device("cpu"))
+    hr = torch.rand(6, 3, 16, 16)
+    a = stage._shifted(hr, new=True)
+    b = stage._shifted(hr.clone(), new=False)
+    assert a.shape == (6, 3, 13, 13) and torch.equal(a, b), "SR and HR of a pair get the same offsets"
+    offsets = {tuple(o) for o in stage._offsets}
+    for _ in range(5):
+        stage._shifted(hr, new=True)
+        offsets |= {tuple(o) for o in stage._offsets}
+    assert len(offsets) > 4 and all(0 <= y <= 3 and 0 <= x <= 3 for y, x in offsets)
+    out = stage.train_step(torch.rand(6, 3, 8, 8), hr)  # FM pairs stay aligned: identical images give 0
+    assert torch.isfinite(out["loss_fm"])
+    for group in stage.optimizers["d"].param_groups:
+        group["lr"] = 0.0  # keep D fixed between the two passes
+    stage.d_step(hr, hr)
+    assert stage.g_step(hr.clone().requires_grad_(), hr)["loss_fm"].item() < 1e-6
+    with pytest.raises(ConfigError, match="d_random_shift"):
+        load_config(raw={"stage": "srgan", "d_random_shift": 8, "data": {"train": ["x"], "crop": 16}})
+
+
+def test_lattice_loss_sees_a_grid_and_not_noise_or_offsets():
+    torch.manual_seed(0)
+    hr = torch.rand(8, 3, 48, 48)
+    noisy = hr + 0.02 * torch.randn_like(hr)
+    grid = torch.zeros(4, 4)
+    grid[0::2, 0::2] = 0.01  # a faint checkerboard, 2.5 levels of 255
+    gridded = noisy + grid.repeat(12, 12)
+    assert lattice_loss(noisy, hr, 4).item() < 1e-3
+    assert lattice_loss(gridded, hr, 4).item() > 4 * lattice_loss(noisy, hr, 4).item()
+    assert lattice_loss(hr + 0.1, hr, 4).item() < 1e-5, "a uniform offset is not a lattice"
+    assert lattice_loss(gridded[..., :47, :46], hr[..., :47, :46], 4) > 0  # sizes not multiples of the period

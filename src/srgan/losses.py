@@ -15,7 +15,7 @@ from torch import nn
 
 from .models.vgg import VGG19Features
 
-__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "VGG19_URL", "VGGWeightsError"]
+__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "VGG19_URL", "VGGWeightsError"]
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -106,6 +106,22 @@ def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch
     """
     terms = [F.l1_loss(f.float(), r.detach().float()) for f, r in zip(fake_feats, real_feats, strict=True)]
     return torch.stack(terms).mean()
+
+
+def lattice_loss(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
+    """RMS over channels and sub-pixel phases of the batch-mean error at each phase
+    (y mod period, x mod period), less its mean over phases.
+
+    A stationary pattern on the output lattice (the grid that adversarial gradients tend to
+    leave in a PixelShuffle generator) is what this measures; ordinary errors average out
+    over a batch. Unlike a pixel loss, its gradient does not vanish for a faint pattern.
+    """
+    e = (sr.float() - hr.float())
+    n, c, h, w = e.shape
+    e = e[:, :, : h - h % period, : w - w % period].reshape(n, c, h // period, period, w // period, period)
+    phase = e.mean(dim=(0, 2, 4))  # (c, period, period)
+    phase = phase - phase.mean(dim=(1, 2), keepdim=True)
+    return phase.pow(2).mean().add(1e-12).sqrt()
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -17,20 +17,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, feature_matching_loss, load_vgg19_weights, pixel_loss
+from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss
 from .config import TrainConfig
 
 __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
 
 
 class ContentLoss(nn.Module):
-    """pixel_weight * pixel loss + vgg_weight * VGG feature loss (terms with weight 0 are skipped)."""
+    """pixel_weight * pixel loss + vgg_weight * VGG feature loss + lattice_weight * lattice
+    loss (terms with weight 0 are skipped)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
         c = cfg.loss
         self.pixel = pixel_loss(c.pixel) if c.pixel_weight > 0 else None
         self.pixel_weight, self.vgg_weight = c.pixel_weight, c.vgg_weight
+        self.lattice_weight, self.period = c.lattice_weight, cfg.model.scale
         self.vgg = VGGLoss(c.vgg_layer, load_vgg19_weights(c.vgg_weights), c.vgg_rescale) if c.vgg_weight > 0 else None
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -42,6 +44,9 @@ class ContentLoss(nn.Module):
         if self.vgg is not None:
             parts["loss_vgg"] = self.vgg(sr, hr)
             total = total + self.vgg_weight * parts["loss_vgg"].float()
+        if self.lattice_weight > 0:
+            parts["loss_lattice"] = lattice_loss(sr, hr, self.period)
+            total = total + self.lattice_weight * parts["loss_lattice"]
         return total, parts
 
 
@@ -129,6 +134,8 @@ class SRGANStage(Stage):
         self.content = (content or ContentLoss(cfg)).to(device)
         self.adv_weight = cfg.loss.adversarial_weight
         self.fm_weight = cfg.loss.feature_matching_weight
+        self.shift = cfg.d_random_shift
+        self._offsets: list[list[int]] | None = None
         self._real_feats: list[torch.Tensor] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
         self.optimizers = {k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))}
@@ -136,9 +143,21 @@ class SRGANStage(Stage):
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
+    def _shifted(self, x: torch.Tensor, new: bool) -> torch.Tensor:
+        """``x`` cropped by ``shift`` px at a random offset per sample, the same offsets for the SR
+        and HR of a pair. D's strided convs give its input gradient a fixed period-2/4/8/16
+        structure; a random phase stops G from accumulating it as a grid on its x4 output lattice."""
+        if not self.shift:
+            return x
+        n, _, h, w = x.shape
+        if new or self._offsets is None or len(self._offsets) != n:
+            self._offsets = torch.randint(0, self.shift + 1, (n, 2)).tolist()
+        return torch.stack([x[i, :, a : a + h - self.shift, b : b + w - self.shift] for i, (a, b) in enumerate(self._offsets)])
+
     def d_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """(1) D: maximise log D(x) + log(1 - D(G(z))), with G(z) detached."""
         d = self.discriminator
+        sr, hr = self._shifted(sr, new=True), self._shifted(hr, new=False)
         with self.autocast():
             if self.fm_weight > 0:  # D(x)'s features, kept (detached) as the G step's targets, as in pix2pixHD
                 real_logits, feats = d(hr, features=True)
@@ -160,13 +179,15 @@ class SRGANStage(Stage):
         d.requires_grad_(False)
         try:
             with self.autocast():
+                standalone = self._real_feats is None  # not after a d_step of the same batch
+                sr_d = self._shifted(sr, new=standalone)  # the d_step's offsets, so that FM pairs match
                 if self.fm_weight > 0:
-                    fake_logits, fake_feats = d(sr, features=True)
-                    if self._real_feats is None:  # g_step called on its own: targets from the current D
+                    fake_logits, fake_feats = d(sr_d, features=True)
+                    if standalone:  # targets from the current D
                         with torch.no_grad():
-                            self._real_feats = d(hr, features=True)[1]
+                            self._real_feats = d(self._shifted(hr, new=False), features=True)[1]
                 else:
-                    fake_logits = d(sr)
+                    fake_logits = d(sr_d)
                 adv = adversarial_g_loss(fake_logits.float())
                 content, parts = self.content(sr, hr)
                 if self.fm_weight > 0:
