@@ -61,7 +61,7 @@ def main() -> int:
                     if n == args.reference:
                         continue
                     heat = hallucination_map(outs[n].astype(np.float64) / 255, mmse.astype(np.float64) / 255, lr, 4)
-                    side_by_side([("HR", hr), (n, outs[n]), ("hallucination map", overlay(outs[n], heat))], Path(args.figures) / f"{name_img}_{n}.png",
+                    side_by_side([("HR", hr), (n, outs[n]), ("hallucination map", overlay(outs[n], heat))], Path(args.figures) / f"{name_img}_{n}.jpg",
                                  title=f"Set14 {name_img}")
         for (method, enforced), rs in rows.items():
             m = {k: np.mean([r[k] for r in rs]) for k in rs[0]}

@@ -2,6 +2,10 @@
 
     python scripts/package_model.py runs/srresnet-x4 srresnet-x4 --bench ../shared/data/benchmarks \
         --hardware "2-core AVX2 CPU" --hours 1.9
+    python scripts/package_model.py runs/srgan-x4/checkpoints/ckpt_000001500.pt srgan-x4 ...
+
+RUN is a run folder (its newest checkpoint) or one checkpoint file.
+``--update-speed NAME`` only re-measures the speed of a packaged model and rewrites its card.
 
 Writes src/srgan/weights/<name>.safetensors and <name>.json. Benchmark numbers
 come from the same code path as `srgan evaluate` (Y channel, shave=scale).
@@ -54,15 +58,29 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def update_speed(name: str, threads: int) -> int:
+    from srgan.api import from_pretrained
+
+    card_path = ROOT / "src" / "srgan" / "weights" / f"{name}.json"
+    card = json.loads(card_path.read_text())
+    card["speed"] = measure_speed(from_pretrained(name, device="cpu"), threads=threads)
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{name}: speed {card['speed']}")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) >= 3 and sys.argv[1] == "--update-speed":
+        return update_speed(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run")
+    ap.add_argument("run", help="run folder (newest checkpoint) or a checkpoint file")
     ap.add_argument("name")
     ap.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--hours", type=float, required=True, help="wall-clock training hours")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the speed measurement")
     ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)")
+    ap.add_argument("--description", help="one line for the card (default: from the training stage)")
     args = ap.parse_args()
 
     g, state, path = generator_from_run(args.run)
@@ -76,9 +94,12 @@ def main() -> int:
         print(f"{set_name} x{g.scale}: {args.name} {metrics[set_name]}  bicubic {bicubic[set_name]}")
     speed = measure_speed(model, threads=args.threads)
     print(f"speed: {speed}")
+    gan = recipe.get("stage") == "srgan"
+    kind = "SRGAN generator" if gan else "SRResNet"
+    aim = "perceptual, adversarially fine-tuned (Sec. 2.2)" if gan else "PSNR-oriented (Ledig et al. 2017, Sec. 3.3)"
     card = {
         "name": args.name,
-        "description": f"SRResNet x{g.scale}, B={g.num_blocks}, PSNR-oriented (Ledig et al. 2017, Sec. 3.3)",
+        "description": args.description or f"{kind} x{g.scale}, B={g.num_blocks}, {aim}",
         "metrics": metrics,
         "bicubic": bicubic,
         "speed": speed,
@@ -86,6 +107,8 @@ def main() -> int:
         "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
                      "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
     }
+    if gan and recipe.get("init_generator"):
+        card["mmse_reference"] = recipe["init_generator"]  # the alpha = 0 end of the perception-distortion knob
     out = ROOT / "src" / "srgan" / "weights"
     save_generator(g, out / f"{args.name}.safetensors", {"name": args.name})
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")

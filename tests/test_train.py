@@ -74,6 +74,11 @@ def test_packaged_recipes_are_valid_and_faithful():
     assert gan.loss.vgg_rescale == pytest.approx(1 / 12.75)
     _, mse_gan = load_recipe("srgan-mse")
     assert mse_gan.loss.vgg_weight == 0 and mse_gan.loss.pixel == "mse"
+    (gan,) = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
+    assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and gan.loss.vgg_weight == 0
+    assert gan.loss.feature_matching_weight > 0 and gan.loss.lattice_weight > 0 and gan.d_random_shift > 0
+    (x2,) = load_recipe("cpu-fast-x2")
+    assert x2.model.scale == 2 and x2.init_generator == "srresnet-x4"
 
 
 def test_recipe_overrides_and_errors():
@@ -110,6 +115,14 @@ def test_training_learns_and_writes_log(tmp_path):
     assert len(list_checkpoints(tmp_path / "run" / "checkpoints")) == 2  # keep_checkpoints
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(cfg)
+    from srgan.train.checkpoint import generator_from_run
+
+    older, newest = list_checkpoints(tmp_path / "run" / "checkpoints")
+    g_run, state, path = generator_from_run(tmp_path / "run")
+    assert path == newest and state["step"] == 8
+    g_file, state7, _ = generator_from_run(older)  # one checkpoint file, e.g. to ship an earlier step
+    assert state7["step"] == 7
+    assert not torch.equal(g_run.head[0].weight, g_file.head[0].weight)
 
 
 def test_resume_after_repeated_sigkill_is_bit_exact(tmp_path):

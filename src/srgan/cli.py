@@ -239,6 +239,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _loss_summary(recipe: dict) -> str:
+    """'L1 pixel x1 + adversarial x0.001 ...' from a training config dict."""
+    loss = recipe.get("loss", {})
+    terms = [(loss.get("pixel_weight", 1.0), f"{loss.get('pixel', 'mse').upper()} pixel"), (loss.get("vgg_weight", 0.0), f"VGG19 {loss.get('vgg_layer', '')}"),
+             (loss.get("feature_matching_weight", 0.0), "D feature matching"), (loss.get("lattice_weight", 0.0), "lattice")]
+    if recipe.get("stage") == "srgan":
+        terms.append((loss.get("adversarial_weight", 0.0), "adversarial"))
+    return " + ".join(f"{w:g} x {name}" for w, name in terms if w) or "?"
+
+
 def _models_markdown() -> str:
     """The model-card table (README / docs/models.md) from the packaged JSON cards."""
     from .hub import count_parameters, load_generator, packaged_models
@@ -252,8 +262,10 @@ def _models_markdown() -> str:
                   "| | |", "|---|---|",
                   f"| architecture | SRResNet x{g.scale}, B={g.num_blocks}, {count_parameters(g):,} parameters |",
                   f"| data | {t.get('data', '?')} |",
-                  f"| recipe | {t.get('recipe', {}).get('name', '?')}: {t.get('recipe', {}).get('loss', {}).get('pixel', '?')} loss, batch {t.get('recipe', {}).get('data', {}).get('batch_size', '?')}, "
+                  f"| recipe | {t.get('recipe', {}).get('name', '?')}: batch {t.get('recipe', {}).get('data', {}).get('batch_size', '?')}, "
                   f"{t.get('recipe', {}).get('data', {}).get('crop', '?')} px crops, lr {t.get('recipe', {}).get('optim', {}).get('lr', '?')} {t.get('recipe', {}).get('optim', {}).get('schedule', '')}, EMA weights: {t.get('ema', '?')} |",
+                  f"| loss | {_loss_summary(t.get('recipe', {}))} |",
+                  *([f"| initialised from | `{t['recipe']['init_generator']}` |"] if t.get("recipe", {}).get("init_generator") else []),
                   f"| steps | {t.get('steps', '?')} |",
                   f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
                   f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",

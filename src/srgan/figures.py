@@ -31,7 +31,8 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: 
     fig.tight_layout(rect=(0, 0, 1, 0.95) if title else None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    fig.savefig(path, dpi=100, **({"pil_kwargs": {"quality": 90}} if jpeg else {}))
     plt.close(fig)
     return path
 

@@ -91,18 +91,22 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] 
 
 
 def generator_from_run(run: str | Path, ema: bool = True):
-    """``(Generator, state, path)`` from a run folder's newest checkpoint; EMA weights when
-    present and ``ema`` is true. Raises FileNotFoundError when no checkpoint is readable."""
+    """``(Generator, state, path)`` from a run folder's newest checkpoint, or from one checkpoint
+    file; EMA weights when present and ``ema`` is true. Raises FileNotFoundError when no
+    checkpoint is readable."""
     import json
 
     from ..models import Generator
 
     run = Path(run)
-    ckpt_dir = run / "checkpoints" if (run / "checkpoints").is_dir() else run
-    found = load_latest_checkpoint(ckpt_dir)
-    if found is None:
-        raise FileNotFoundError(f"no readable checkpoint in {ckpt_dir}")
-    state, path = found
+    if run.is_file():
+        state, path = torch.load(io.BytesIO(_verified_bytes(run)), map_location="cpu", weights_only=True), run
+    else:
+        ckpt_dir = run / "checkpoints" if (run / "checkpoints").is_dir() else run
+        found = load_latest_checkpoint(ckpt_dir)
+        if found is None:
+            raise FileNotFoundError(f"no readable checkpoint in {ckpt_dir}")
+        state, path = found
     m = json.loads(state["config"])["model"]
     g = Generator(m["scale"], m["num_blocks"], m["channels"])
     g.load_state_dict(state["ema"]["module"] if ema and state.get("ema") else state["stage"]["generator"])
