@@ -24,14 +24,19 @@ from srgan.imresize import imresize
 from srgan.metrics import rgb_to_y
 
 
+def _rgb(img: np.ndarray) -> np.ndarray:
+    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
 def colour_shift(sr: np.ndarray, hr: np.ndarray) -> float:
+    sr, hr = _rgb(sr), _rgb(hr)
     d = sr.reshape(-1, 3).astype(np.float64).mean(0) - hr.reshape(-1, 3).astype(np.float64).mean(0)
     return float(np.abs(d).max())
 
 
 def periodic_power(img: np.ndarray) -> float:
     """Luma power at the frequencies (i*H/4, j*W/4), i, j in 0..3, except DC."""
-    y = rgb_to_y(img)
+    y = rgb_to_y(_rgb(img))
     h, w = (y.shape[0] // 4) * 4, (y.shape[1] // 4) * 4
     y = y[:h, :w] - y[:h, :w].mean()
     f = np.abs(np.fft.fft2(y)) ** 2

@@ -78,3 +78,13 @@ def test_models_lists_default(capsys):
     assert main(["models", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "### `srresnet-x4`" in md and "| Set14 |" in md and "bicubic PSNR / SSIM" in md
+    assert "| loss | 1 x L1 pixel |" in md
+
+
+def test_loss_summary_names_every_weighted_term():
+    from srgan.cli import _loss_summary
+
+    gan = {"stage": "srgan", "loss": {"pixel": "l1", "pixel_weight": 1.0, "feature_matching_weight": 0.1, "lattice_weight": 2.0, "adversarial_weight": 3e-3}}
+    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.003 x adversarial"
+    paper = {"stage": "srgan", "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3}}
+    assert _loss_summary(paper) == "1 x VGG19 relu5_4 + 0.001 x adversarial"
