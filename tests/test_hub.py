@@ -69,3 +69,24 @@ def test_default_model_is_packaged():
     assert "srresnet-x4" in models
     g, cfg = load_generator("srresnet-x4")
     assert g.scale == 4 and cfg["metrics"]["Set5"]["psnr"] > 29.43
+
+
+def test_spec_recipe_b5_generator_loads_and_upscales(tmp_path):
+    """Users of the `spec` recipe (B=5, as in leftthomas/SRGAN) get a model file that the same
+    entry point loads; its output equals the plain forward."""
+    import numpy as np
+
+    from srgan.api import from_pretrained
+    from srgan.train.recipes import load_recipe
+
+    (spec,) = load_recipe("spec")
+    torch.manual_seed(0)
+    g = Generator(spec.model.scale, spec.model.num_blocks).eval()
+    path = save_generator(g, tmp_path / "spec-b5.safetensors", {"name": "spec-b5"})
+    model = from_pretrained(path, device="cpu")
+    assert (model.generator.num_blocks, model.scale) == (5, 4)
+    x = np.random.default_rng(0).random((20, 24, 3)).astype(np.float32)
+    y = model.upscale(x)
+    with torch.no_grad():
+        ref = g(torch.from_numpy(x).permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    assert y.shape == (80, 96, 3) and np.abs(y - ref).max() < 1e-5
