@@ -22,15 +22,14 @@ from srgan.faithfulness import enforce_consistency, hallucination_map, lr_consis
 from srgan.figures import side_by_side
 from srgan.image_io import quantize
 from srgan.imresize import imresize
-from srgan.metrics import evaluate_pair, rgb_to_y, shave
+from srgan.metrics import evaluate_pair
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alpha_curve import gradient_energy  # noqa: E402
 
 
 def sharpness(img: np.ndarray, hr: np.ndarray, border: int) -> float:
-    def g(x):
-        gy, gx = np.gradient(shave(rgb_to_y(x), border))
-        return float(np.mean(np.hypot(gx, gy)))
-
-    return g(img) / g(hr)
+    return gradient_energy(img, border) / gradient_energy(hr, border)
 
 
 def main() -> int:
