@@ -140,14 +140,12 @@ def test_random_shift_crops_pairs_alike_and_is_validated():
                            "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
     stage = SRGANStage(Generator(2, 1, 8), Discriminator(), cfg, torch.device("cpu"))
     hr = torch.rand(6, 3, 16, 16)
-    a = stage._shifted(hr, new=True)
-    b = stage._shifted(hr.clone(), new=False)
-    assert a.shape == (6, 3, 13, 13) and torch.equal(a, b), "SR and HR of a pair get the same offsets"
-    offsets = {tuple(o) for o in stage._offsets}
-    for _ in range(5):
-        stage._shifted(hr, new=True)
-        offsets |= {tuple(o) for o in stage._offsets}
-    assert len(offsets) > 4 and all(0 <= y <= 3 and 0 <= x <= 3 for y, x in offsets)
+    offsets = stage._draw_offsets(6)
+    a = stage._crop(hr, offsets)
+    assert a.shape == (6, 3, 13, 13)
+    assert torch.equal(a[2], hr[2, :, offsets[2][0] : offsets[2][0] + 13, offsets[2][1] : offsets[2][1] + 13])
+    drawn = {tuple(o) for _ in range(6) for o in stage._draw_offsets(6)}
+    assert len(drawn) > 4 and all(0 <= y <= 3 and 0 <= x <= 3 for y, x in drawn)
     out = stage.train_step(torch.rand(6, 3, 8, 8), hr)  # FM pairs stay aligned: identical images give 0
     assert torch.isfinite(out["loss_fm"])
     for group in stage.optimizers["d"].param_groups:

@@ -135,38 +135,42 @@ class SRGANStage(Stage):
         self.adv_weight = cfg.loss.adversarial_weight
         self.fm_weight = cfg.loss.feature_matching_weight
         self.shift = cfg.d_random_shift
-        self._offsets: list[list[int]] | None = None
-        self._real_feats: list[torch.Tensor] | None = None
+        # what a d_step hands to the g_step of the same batch: D's crop offsets and D(x)'s features
+        self._pending: tuple[list[list[int]] | None, list[torch.Tensor] | None] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
         self.optimizers = {k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))}
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def _shifted(self, x: torch.Tensor, new: bool) -> torch.Tensor:
-        """``x`` cropped by ``shift`` px at a random offset per sample, the same offsets for the SR
-        and HR of a pair. D's strided convs give its input gradient a fixed period-2/4/8/16
-        structure; a random phase stops G from accumulating it as a grid on its x4 output lattice."""
-        if not self.shift:
+    def _draw_offsets(self, n: int) -> list[list[int]] | None:
+        return torch.randint(0, self.shift + 1, (n, 2)).tolist() if self.shift else None
+
+    def _crop(self, x: torch.Tensor, offsets: list[list[int]] | None) -> torch.Tensor:
+        """``x`` cropped by ``shift`` px at a per-sample offset (the same offsets for the SR and HR
+        of a pair). D's strided convs give its input gradient a fixed period-2/4/8/16 structure; a
+        random phase stops G from accumulating it as a grid on its x4 output lattice."""
+        if offsets is None:
             return x
-        n, _, h, w = x.shape
-        if new or self._offsets is None or len(self._offsets) != n:
-            self._offsets = torch.randint(0, self.shift + 1, (n, 2)).tolist()
-        return torch.stack([x[i, :, a : a + h - self.shift, b : b + w - self.shift] for i, (a, b) in enumerate(self._offsets)])
+        h, w = x.shape[2] - self.shift, x.shape[3] - self.shift
+        return torch.stack([x[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(offsets)])
 
     def d_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """(1) D: maximise log D(x) + log(1 - D(G(z))), with G(z) detached."""
         d = self.discriminator
-        sr, hr = self._shifted(sr, new=True), self._shifted(hr, new=False)
+        offsets = self._draw_offsets(len(sr))
+        sr, hr = self._crop(sr, offsets), self._crop(hr, offsets)
+        real_feats = None
         with self.autocast():
             if self.fm_weight > 0:  # D(x)'s features, kept (detached) as the G step's targets, as in pix2pixHD
                 real_logits, feats = d(hr, features=True)
-                self._real_feats = [f.detach() for f in feats]
+                real_feats = [f.detach() for f in feats]
             else:
                 real_logits = d(hr)
             fake_logits = d(sr.detach())
             loss_d = discriminator_loss(real_logits.float(), fake_logits.float())
         self._step(loss_d, self.optimizers["d"], d.parameters())
+        self._pending = (offsets, real_feats)
         return {
             "loss_d": loss_d.detach(),
             "d_real": torch.sigmoid(real_logits.detach().float()).mean(),  # D(x), as logged in the spec's code
@@ -178,22 +182,23 @@ class SRGANStage(Stage):
         d = self.discriminator
         d.requires_grad_(False)
         try:
+            # after a d_step on this batch: its offsets and D(x) features; on its own: fresh ones
+            offsets, real_feats = self._pending or (self._draw_offsets(len(sr)), None)
+            self._pending = None
             with self.autocast():
-                standalone = self._real_feats is None  # not after a d_step of the same batch
-                sr_d = self._shifted(sr, new=standalone)  # the d_step's offsets, so that FM pairs match
+                sr_d = self._crop(sr, offsets)
                 if self.fm_weight > 0:
                     fake_logits, fake_feats = d(sr_d, features=True)
-                    if standalone:  # targets from the current D
+                    if real_feats is None:  # targets from the current D
                         with torch.no_grad():
-                            self._real_feats = d(self._shifted(hr, new=False), features=True)[1]
+                            real_feats = d(self._crop(hr, offsets), features=True)[1]
                 else:
                     fake_logits = d(sr_d)
                 adv = adversarial_g_loss(fake_logits.float())
                 content, parts = self.content(sr, hr)
                 if self.fm_weight > 0:
-                    parts["loss_fm"] = feature_matching_loss(fake_feats, self._real_feats)
+                    parts["loss_fm"] = feature_matching_loss(fake_feats, real_feats)
                     content = content + self.fm_weight * parts["loss_fm"]
-                    self._real_feats = None
                 loss_g = content + self.adv_weight * adv
             self._step(loss_g, self.optimizers["g"], self.generator.parameters())
         finally:
