@@ -69,6 +69,24 @@ def update_speed(name: str, threads: int) -> int:
     return 0
 
 
+def stage_chain(recipe: dict) -> list[dict]:
+    """Earlier stages of the same recipe, oldest first: follows ``init_generator`` while it names
+    a training run folder (``{previous}`` in a multi-stage recipe), reading each run's config."""
+    chain, init = [], recipe.get("init_generator")
+    while init and Path(init).is_dir():
+        _, state, _ = generator_from_run(init)
+        earlier = json.loads(state["config"])
+        chain.insert(0, _stage_summary(earlier, state["step"]))
+        init = earlier.get("init_generator")
+    return chain
+
+
+def _stage_summary(recipe: dict, steps: int) -> dict:
+    d, o = recipe.get("data", {}), recipe.get("optim", {})
+    return {"name": recipe.get("name"), "steps": steps, "crop": d.get("crop"), "batch_size": d.get("batch_size"),
+            "lr": o.get("lr"), "schedule": o.get("schedule"), "init_generator": recipe.get("init_generator")}
+
+
 def main() -> int:
     if len(sys.argv) >= 3 and sys.argv[1] == "--update-speed":
         return update_speed(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
@@ -107,6 +125,10 @@ def main() -> int:
         "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
                      "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
     }
+    earlier = stage_chain(recipe)
+    if earlier:  # a multi-stage recipe: the card lists every stage and the total step count
+        card["training"]["stages"] = earlier + [_stage_summary(recipe, state["step"])]
+        card["training"]["steps"] = sum(st["steps"] for st in card["training"]["stages"])
     if gan and recipe.get("init_generator"):
         card["mmse_reference"] = recipe["init_generator"]  # the alpha = 0 end of the perception-distortion knob
     out = ROOT / "src" / "srgan" / "weights"

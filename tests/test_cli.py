@@ -88,3 +88,18 @@ def test_loss_summary_names_every_weighted_term():
     assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.003 x adversarial"
     paper = {"stage": "srgan", "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3}}
     assert _loss_summary(paper) == "1 x VGG19 relu5_4 + 0.001 x adversarial"
+
+
+def test_model_card_rows_list_every_stage_of_a_multi_stage_recipe():
+    from srgan.cli import _first_init, _recipe_summary, _steps_summary
+
+    one = {"steps": 1500, "recipe": {"name": "srgan", "init_generator": "srresnet-x4", "data": {"crop": 96, "batch_size": 16},
+                                     "optim": {"lr": 1e-4, "schedule": "cosine"}}}
+    assert _recipe_summary(one) == "srgan: batch 16, 96 px crops, lr 0.0001 cosine"
+    assert _steps_summary(one) == "1500" and _first_init(one) == "srresnet-x4"
+    two = {**one, "steps": 15000, "stages": [
+        {"name": "srresnet", "steps": 6500, "crop": 96, "batch_size": 16, "lr": 3e-4, "schedule": "cosine", "init_generator": None},
+        {"name": "srresnet-crop192", "steps": 8500, "crop": 192, "batch_size": 4, "lr": 1e-4, "schedule": "cosine", "init_generator": "runs/x/srresnet"}]}
+    assert _recipe_summary(two) == "srresnet: batch 16, 96 px crops, lr 0.0003 cosine; then srresnet-crop192: batch 4, 192 px crops, lr 0.0001 cosine"
+    assert _steps_summary(two) == "6500 + 8500 = 15000"
+    assert _first_init(two) is None  # the second stage's start is the first stage, not an outside model

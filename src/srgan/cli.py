@@ -249,6 +249,28 @@ def _loss_summary(recipe: dict) -> str:
     return " + ".join(f"{w:g} x {name}" for w, name in terms if w) or "?"
 
 
+def _stages(t: dict) -> list[dict]:
+    """A card's training stages: ``training.stages`` of a multi-stage recipe, else its one recipe."""
+    r = t.get("recipe", {})
+    one = {"name": r.get("name", "?"), "steps": t.get("steps", "?"), "crop": r.get("data", {}).get("crop", "?"),
+           "batch_size": r.get("data", {}).get("batch_size", "?"), "lr": r.get("optim", {}).get("lr", "?"),
+           "schedule": r.get("optim", {}).get("schedule", ""), "init_generator": r.get("init_generator")}
+    return t.get("stages") or [one]
+
+
+def _recipe_summary(t: dict) -> str:
+    return "; then ".join(f"{s['name']}: batch {s['batch_size']}, {s['crop']} px crops, lr {s['lr']} {s['schedule']}" for s in _stages(t))
+
+
+def _steps_summary(t: dict) -> str:
+    stages = _stages(t)
+    return str(t.get("steps", "?")) if len(stages) == 1 else f"{' + '.join(str(s['steps']) for s in stages)} = {t.get('steps', '?')}"
+
+
+def _first_init(t: dict) -> str | None:
+    return _stages(t)[0].get("init_generator")
+
+
 def _models_markdown() -> str:
     """The model-card table (README / docs/models.md) from the packaged JSON cards."""
     from .hub import count_parameters, load_generator, packaged_models
@@ -262,11 +284,10 @@ def _models_markdown() -> str:
                   "| | |", "|---|---|",
                   f"| architecture | SRResNet x{g.scale}, B={g.num_blocks}, {count_parameters(g):,} parameters |",
                   f"| data | {t.get('data', '?')} |",
-                  f"| recipe | {t.get('recipe', {}).get('name', '?')}: batch {t.get('recipe', {}).get('data', {}).get('batch_size', '?')}, "
-                  f"{t.get('recipe', {}).get('data', {}).get('crop', '?')} px crops, lr {t.get('recipe', {}).get('optim', {}).get('lr', '?')} {t.get('recipe', {}).get('optim', {}).get('schedule', '')}, EMA weights: {t.get('ema', '?')} |",
+                  f"| recipe | {_recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
                   f"| loss | {_loss_summary(t.get('recipe', {}))} |",
-                  *([f"| initialised from | `{t['recipe']['init_generator']}` |"] if t.get("recipe", {}).get("init_generator") else []),
-                  f"| steps | {t.get('steps', '?')} |",
+                  *([f"| initialised from | `{init}` |"] if (init := _first_init(t)) else []),
+                  f"| steps | {_steps_summary(t)} |",
                   f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
                   f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
                   "", f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |", "|---|---:|---:|---:|"]
