@@ -4,7 +4,8 @@
         --hardware "2-core AVX2 CPU" --hours 1.9
     python scripts/package_model.py runs/srgan-x4/checkpoints/ckpt_000001500.pt srgan-x4 ...
 
-RUN is a run folder (its newest checkpoint) or one checkpoint file.
+RUN is a run folder (its newest checkpoint), one checkpoint file, or a .safetensors file with its
+training config in the metadata (from scripts/timed_train.py or `srgan export-weights`).
 ``--update-speed NAME`` only re-measures the speed of a packaged model and rewrites its card.
 
 Writes src/srgan/weights/<name>.safetensors and <name>.json. Benchmark numbers
@@ -69,6 +70,20 @@ def update_speed(name: str, threads: int) -> int:
     return 0
 
 
+def load_trained(run: str) -> tuple:
+    """``(generator, state, path)`` from a run folder, a checkpoint, or a ``.safetensors`` file
+    written by ``scripts/timed_train.py`` / ``srgan export-weights`` (training config in its metadata)."""
+    if run.endswith(".safetensors"):
+        from srgan.hub import load_generator
+
+        g, meta = load_generator(run)
+        t = meta.get("training")
+        if not t or "recipe" not in t:
+            raise SystemExit(f"{run}: no training config in its metadata; package a run folder or checkpoint instead")
+        return g, {"config": json.dumps(t["recipe"]), "step": t["steps"], "ema": t.get("ema")}, Path(run)
+    return generator_from_run(run)
+
+
 def stage_chain(recipe: dict) -> list[dict]:
     """Earlier stages of the same recipe, oldest first: follows ``init_generator`` while it names
     a training run folder (``{previous}`` in a multi-stage recipe), reading each run's config."""
@@ -91,7 +106,7 @@ def main() -> int:
     if len(sys.argv) >= 3 and sys.argv[1] == "--update-speed":
         return update_speed(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", help="run folder (newest checkpoint) or a checkpoint file")
+    ap.add_argument("run", help="run folder (newest checkpoint), a checkpoint file, or an exported .safetensors")
     ap.add_argument("name")
     ap.add_argument("--bench", required=True, help="folder holding Set5/ and Set14/")
     ap.add_argument("--hardware", required=True)
@@ -101,7 +116,7 @@ def main() -> int:
     ap.add_argument("--description", help="one line for the card (default: from the training stage)")
     args = ap.parse_args()
 
-    g, state, path = generator_from_run(args.run)
+    g, state, path = load_trained(args.run)
     recipe = json.loads(state["config"])
     model = SRModel(g, {"name": args.name}, device="cpu")
     metrics, bicubic = {}, {}

@@ -1,0 +1,105 @@
+"""Train one stage for a fixed wall-clock budget, then export its EMA generator.
+
+    python scripts/timed_train.py --recipe cpu-fast --stage srresnet-crop192 --minutes 8 \
+        --set init_generator=srresnet-x4 --set amp=bf16 --set data.num_workers=12 \
+        --set data.batch_size=16 --set "data.train=[data/train]" --set data.val=data/Set5/x4 --out OUT
+
+For a machine lent for a few minutes (a GPU): the cosine schedule must end when the time does.
+
+1. A probe trains ``--probe-steps`` steps in a scratch folder; the seconds per step come from
+   its metrics rows (so start-up, cuDNN autotuning and data indexing are left out).
+2. The real run gets ``steps = budget / seconds-per-step`` (minus ``--margin`` for validation
+   and checkpoints), its warm-up scaled to the same fraction as in the recipe, and runs in
+   ``--run-dir`` (resumable with the same command plus ``--resume``, which reuses its steps).
+3. ``OUT/<name>.safetensors`` gets the EMA generator with its training config as metadata (as
+   ``srgan export-weights``), and ``OUT/metrics.csv`` the run's log. Checkpoints, which hold the
+   optimiser state, stay in the run folder. ``scripts/package_model.py`` accepts that file.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from srgan.hub import save_generator  # noqa: E402
+from srgan.train import Trainer  # noqa: E402
+from srgan.train.recipes import load_recipe  # noqa: E402
+
+
+def seconds_per_step(metrics_csv: Path) -> float:
+    """Mean seconds per step between the first and the last logged row of a run."""
+    rows = [r for r in csv.DictReader(metrics_csv.open()) if r.get("wall")]
+    if len(rows) < 2:
+        raise RuntimeError(f"{metrics_csv}: need two logged rows to time the probe (lower log_every)")
+    a, b = rows[0], rows[-1]
+    return (float(b["wall"]) - float(a["wall"])) / (int(b["step"]) - int(a["step"]))
+
+
+def planned_steps(minutes: float, per_step: float, margin: float) -> int:
+    return max(1, int(minutes * 60 * (1 - margin) / per_step))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", required=True, help="packaged recipe name or YAML file")
+    ap.add_argument("--stage", help="stage name (default: the recipe's last)")
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE override (YAML value)")
+    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the real run")
+    ap.add_argument("--probe-steps", type=int, default=60)
+    ap.add_argument("--margin", type=float, default=0.08, help="fraction of the budget kept for validation and checkpoints")
+    ap.add_argument("--run-dir", default="runs/timed")
+    ap.add_argument("--out", required=True, help="folder for the exported model and log")
+    ap.add_argument("--name", default="timed")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+
+    stages = load_recipe(args.recipe, args.set)
+    cfg = next((c for c in stages if c.name == args.stage), None) if args.stage else stages[-1]
+    if cfg is None:
+        raise SystemExit(f"no stage '{args.stage}' in {args.recipe} (stages: {', '.join(c.name for c in stages)})")
+    cfg.out_dir = args.run_dir
+    saved = Path(args.run_dir) / "config.json"
+    if args.resume and saved.is_file():
+        cfg.steps = json.loads(saved.read_text())["steps"]
+        cfg.optim.warmup_steps = json.loads(saved.read_text())["optim"]["warmup_steps"]
+        print(f"resuming {args.run_dir}: {cfg.steps} steps as planned")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = load_recipe(args.recipe, args.set + [f"steps={args.probe_steps}", f"log_every={max(1, args.probe_steps // 6)}",
+                                                         "val_every=1000000000", "ckpt_every=1000000000", "tensorboard=false"])
+            probe = next(c for c in probe if c.name == cfg.name)
+            probe.out_dir = tmp
+            t = time.perf_counter()
+            Trainer(probe).fit(progress=False)
+            per_step = seconds_per_step(Path(tmp) / "metrics.csv")
+        warm_frac = cfg.optim.warmup_steps / cfg.steps
+        cfg.steps = planned_steps(args.minutes, per_step, args.margin)
+        cfg.optim.warmup_steps = int(round(warm_frac * cfg.steps))
+        cfg.val_every = min(cfg.val_every, cfg.steps)
+        cfg.ckpt_every = min(cfg.ckpt_every, cfg.steps)
+        print(f"probe: {per_step * 1000:.1f} ms/step ({time.perf_counter() - t:.0f} s in all); "
+              f"planned {cfg.steps} steps, warm-up {cfg.optim.warmup_steps}, for {args.minutes} min")
+    t = time.perf_counter()
+    trainer = Trainer(cfg, resume=args.resume)
+    trainer.fit(progress=False)
+    print(f"trained {cfg.steps} steps in {(time.perf_counter() - t) / 60:.2f} min")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"name": args.name, "training": {"recipe": json.loads(saved.read_text()), "steps": cfg.steps,
+                                            "ema": cfg.ema_decay > 0, "minutes": round((time.perf_counter() - t) / 60, 2)}}
+    save_generator(trainer.eval_model().cpu(), out / f"{args.name}.safetensors", meta)
+    shutil.copy(Path(args.run_dir) / "metrics.csv", out / "metrics.csv")
+    print(f"wrote {out / args.name}.safetensors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
