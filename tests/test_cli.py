@@ -96,7 +96,8 @@ def test_model_card_rows_list_every_stage_of_a_multi_stage_recipe():
     one = {"steps": 1500, "recipe": {"name": "srgan", "init_generator": "srresnet-x4", "data": {"crop": 96, "batch_size": 16},
                                      "optim": {"lr": 1e-4, "schedule": "cosine"}}}
     assert _recipe_summary(one) == "srgan: batch 16, 96 px crops, lr 0.0001 cosine"
-    assert _steps_summary(one) == "1500" and _first_init(one) == "srresnet-x4"
+    assert _steps_summary(one) == "1500" and _first_init(one) == "`srresnet-x4`"
+    assert _first_init({**one, "initialised_from": "an earlier `srresnet-x4`"}) == "an earlier `srresnet-x4`"
     two = {**one, "steps": 15000, "stages": [
         {"name": "srresnet", "steps": 6500, "crop": 96, "batch_size": 16, "lr": 3e-4, "schedule": "cosine", "init_generator": None},
         {"name": "srresnet-crop192", "steps": 8500, "crop": 192, "batch_size": 4, "lr": 1e-4, "schedule": "cosine", "init_generator": "runs/x/srresnet"}]}

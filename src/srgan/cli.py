@@ -268,7 +268,9 @@ def _steps_summary(t: dict) -> str:
 
 
 def _first_init(t: dict) -> str | None:
-    return _stages(t)[0].get("init_generator")
+    """Where training started: the card's free-text ``initialised_from`` if set, else the first stage's init."""
+    init = _stages(t)[0].get("init_generator")
+    return t.get("initialised_from") or (f"`{init}`" if init else None)
 
 
 def _models_markdown() -> str:
@@ -286,7 +288,7 @@ def _models_markdown() -> str:
                   f"| data | {t.get('data', '?')} |",
                   f"| recipe | {_recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
                   f"| loss | {_loss_summary(t.get('recipe', {}))} |",
-                  *([f"| initialised from | `{init}` |"] if (init := _first_init(t)) else []),
+                  *([f"| initialised from | {init} |"] if (init := _first_init(t)) else []),
                   f"| steps | {_steps_summary(t)} |",
                   f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
                   f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
