@@ -22,22 +22,20 @@ import torch
 from srgan.api import SRModel
 from srgan.evaluate import evaluate_set, model_method
 from srgan.train import Trainer, load_config
+from srgan.train.budget import plan_steps, probe_seconds_per_step
 
 BASE = {
-    "steps": 100, "log_every": 25, "val_every": 10**9, "ckpt_every": 10**9, "threads": 2, "tensorboard": False, "ema_decay": 0.999,
+    "steps": 1000, "log_every": 25, "val_every": 10**9, "ckpt_every": 10**9, "threads": 2, "tensorboard": False, "ema_decay": 0.999,
     "model": {"scale": 4, "num_blocks": 16}, "data": {"crop": 96, "batch_size": 16},
-    "optim": {"lr": 3e-4, "schedule": "cosine", "warmup_steps": 100, "min_lr": 1e-6}, "loss": {"pixel": "mse"},
+    "optim": {"lr": 3e-4, "schedule": "cosine", "warmup_steps": 100, "min_lr": 1e-6}, "loss": {"pixel": "mse"},  # warm-up: 10% of the run
 }
 
 
 def run(name: str, overrides: list[str], train: str, bench: str, minutes: float) -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        probe = load_config(raw={**BASE, "out_dir": f"{tmp}/probe", "steps": 8, "data": {**BASE["data"], "train": [train]}}, overrides=overrides)
-        t = time.perf_counter()
-        Trainer(probe).fit(progress=False)
-        per_step = (time.perf_counter() - t) / 8
-        steps = max(50, int(minutes * 60 / per_step))
-        cfg = load_config(raw={**BASE, "out_dir": f"{tmp}/run", "steps": steps, "data": {**BASE["data"], "train": [train]}}, overrides=overrides)
+        cfg = load_config(raw={**BASE, "out_dir": f"{tmp}/run", "data": {**BASE["data"], "train": [train]}}, overrides=overrides)
+        cfg = plan_steps(cfg, minutes, probe_seconds_per_step(cfg, 24), margin=0.0)
+        steps = cfg.steps
         trainer = Trainer(cfg)
         t = time.perf_counter()
         trainer.fit(progress=False)

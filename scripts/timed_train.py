@@ -18,11 +18,9 @@ For a machine lent for a few minutes (a GPU): the cosine schedule must end when 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,20 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.hub import save_generator  # noqa: E402
 from srgan.train import Trainer  # noqa: E402
+from srgan.train.budget import plan_steps, probe_seconds_per_step  # noqa: E402
 from srgan.train.recipes import load_recipe  # noqa: E402
-
-
-def seconds_per_step(metrics_csv: Path) -> float:
-    """Mean seconds per step between the first and the last logged row of a run."""
-    rows = [r for r in csv.DictReader(metrics_csv.open()) if r.get("wall")]
-    if len(rows) < 2:
-        raise RuntimeError(f"{metrics_csv}: need two logged rows to time the probe (lower log_every)")
-    a, b = rows[0], rows[-1]
-    return (float(b["wall"]) - float(a["wall"])) / (int(b["step"]) - int(a["step"]))
-
-
-def planned_steps(minutes: float, per_step: float, margin: float) -> int:
-    return max(1, int(minutes * 60 * (1 - margin) / per_step))
 
 
 def main() -> int:
@@ -72,19 +58,9 @@ def main() -> int:
         cfg.optim.warmup_steps = json.loads(saved.read_text())["optim"]["warmup_steps"]
         print(f"resuming {args.run_dir}: {cfg.steps} steps as planned")
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = load_recipe(args.recipe, args.set + [f"steps={args.probe_steps}", f"log_every={max(1, args.probe_steps // 6)}",
-                                                         "val_every=1000000000", "ckpt_every=1000000000", "tensorboard=false"])
-            probe = next(c for c in probe if c.name == cfg.name)
-            probe.out_dir = tmp
-            t = time.perf_counter()
-            Trainer(probe).fit(progress=False)
-            per_step = seconds_per_step(Path(tmp) / "metrics.csv")
-        warm_frac = cfg.optim.warmup_steps / cfg.steps
-        cfg.steps = planned_steps(args.minutes, per_step, args.margin)
-        cfg.optim.warmup_steps = int(round(warm_frac * cfg.steps))
-        cfg.val_every = min(cfg.val_every, cfg.steps)
-        cfg.ckpt_every = min(cfg.ckpt_every, cfg.steps)
+        t = time.perf_counter()
+        per_step = probe_seconds_per_step(cfg, args.probe_steps)
+        cfg = plan_steps(cfg, args.minutes, per_step, args.margin)
         print(f"probe: {per_step * 1000:.1f} ms/step ({time.perf_counter() - t:.0f} s in all); "
               f"planned {cfg.steps} steps, warm-up {cfg.optim.warmup_steps}, for {args.minutes} min")
     t = time.perf_counter()

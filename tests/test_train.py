@@ -325,3 +325,18 @@ def test_init_generator_from_another_scale_transfers_trunk_and_tail(tmp_path):
     assert all(torch.equal(x8.upsample[i].conv.weight, x2.upsample[0].conv.weight) for i in range(3))
     with pytest.raises(ConfigError, match="do not fit"):
         load_initial_generator(str(tmp_path / "x4.safetensors"), Generator(2, 3, 8))  # other depth: no
+
+
+def test_time_budget_plans_steps_from_a_probe_and_scales_warmup(tmp_path):
+    from srgan.train.budget import plan_steps, probe_seconds_per_step, seconds_per_step
+
+    log = tmp_path / "metrics.csv"
+    log.write_text("step,loss_g,wall\n10,0.5,100.0\n20,0.4,104.0\n30,0.3,110.0\n")
+    assert seconds_per_step(log) == pytest.approx(0.5)  # (110 - 100) / (30 - 10)
+    cfg = load_config(_config(tmp_path, "budget", steps=8))  # warm-up 2 of 8 steps
+    planned = plan_steps(cfg, minutes=1.0, per_step=0.5, margin=0.1)
+    assert planned.steps == 108 and planned.optim.warmup_steps == 27  # 60 s x 0.9 / 0.5; 25% warm-up
+    assert planned.val_every == 4 and cfg.steps == 8  # the original config is untouched
+    per_step = probe_seconds_per_step(cfg, steps=6)
+    assert 0 < per_step < 5
+    assert not (tmp_path / "budget").exists()  # the probe trains in a scratch folder
