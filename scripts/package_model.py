@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.api import SRModel  # noqa: E402
+from srgan.cli import stage_summary  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
 from srgan.hub import save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
@@ -91,15 +92,9 @@ def stage_chain(recipe: dict) -> list[dict]:
     while init and Path(init).is_dir():
         _, state, _ = generator_from_run(init)
         earlier = json.loads(state["config"])
-        chain.insert(0, _stage_summary(earlier, state["step"]))
+        chain.insert(0, stage_summary(earlier, state["step"]))
         init = earlier.get("init_generator")
     return chain
-
-
-def _stage_summary(recipe: dict, steps: int) -> dict:
-    d, o = recipe.get("data", {}), recipe.get("optim", {})
-    return {"name": recipe.get("name"), "steps": steps, "crop": d.get("crop"), "batch_size": d.get("batch_size"),
-            "lr": o.get("lr"), "schedule": o.get("schedule"), "init_generator": recipe.get("init_generator")}
 
 
 def main() -> int:
@@ -142,7 +137,7 @@ def main() -> int:
     }
     earlier = stage_chain(recipe)
     if earlier:  # a multi-stage recipe: the card lists every stage and the total step count
-        card["training"]["stages"] = earlier + [_stage_summary(recipe, state["step"])]
+        card["training"]["stages"] = earlier + [stage_summary(recipe, state["step"])]
         card["training"]["steps"] = sum(st["steps"] for st in card["training"]["stages"])
     if gan and recipe.get("init_generator"):
         card["mmse_reference"] = recipe["init_generator"]  # the alpha = 0 end of the perception-distortion knob

@@ -54,8 +54,8 @@ def main() -> int:
     cfg.out_dir = args.run_dir
     saved = Path(args.run_dir) / "config.json"
     if args.resume and saved.is_file():
-        cfg.steps = json.loads(saved.read_text())["steps"]
-        cfg.optim.warmup_steps = json.loads(saved.read_text())["optim"]["warmup_steps"]
+        planned = json.loads(saved.read_text())
+        cfg.steps, cfg.optim.warmup_steps = planned["steps"], planned["optim"]["warmup_steps"]
         print(f"resuming {args.run_dir}: {cfg.steps} steps as planned")
     else:
         t = time.perf_counter()

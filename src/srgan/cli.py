@@ -249,13 +249,16 @@ def _loss_summary(recipe: dict) -> str:
     return " + ".join(f"{w:g} x {name}" for w, name in terms if w) or "?"
 
 
+def stage_summary(recipe: dict, steps: object) -> dict:
+    """The model-card row of one training stage, from its config dict."""
+    d, o = recipe.get("data", {}), recipe.get("optim", {})
+    return {"name": recipe.get("name", "?"), "steps": steps, "crop": d.get("crop", "?"), "batch_size": d.get("batch_size", "?"),
+            "lr": o.get("lr", "?"), "schedule": o.get("schedule", ""), "init_generator": recipe.get("init_generator")}
+
+
 def _stages(t: dict) -> list[dict]:
     """A card's training stages: ``training.stages`` of a multi-stage recipe, else its one recipe."""
-    r = t.get("recipe", {})
-    one = {"name": r.get("name", "?"), "steps": t.get("steps", "?"), "crop": r.get("data", {}).get("crop", "?"),
-           "batch_size": r.get("data", {}).get("batch_size", "?"), "lr": r.get("optim", {}).get("lr", "?"),
-           "schedule": r.get("optim", {}).get("schedule", ""), "init_generator": r.get("init_generator")}
-    return t.get("stages") or [one]
+    return t.get("stages") or [stage_summary(t.get("recipe", {}), t.get("steps", "?"))]
 
 
 def _recipe_summary(t: dict) -> str:
