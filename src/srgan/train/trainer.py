@@ -117,6 +117,8 @@ class Trainer:
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
         if not resume and any(self.ckpt_dir.glob("ckpt_*.pt")):
             raise FileExistsError(f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir")
         if cfg.amp == "fp16" and self.device.type != "cuda":
