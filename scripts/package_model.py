@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.api import SRModel  # noqa: E402
-from srgan.cli import stage_summary  # noqa: E402
+from srgan.cli import _stages, stage_summary  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
 from srgan.hub import save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
@@ -85,15 +85,25 @@ def load_trained(run: str) -> tuple:
     return generator_from_run(run)
 
 
-def stage_chain(recipe: dict) -> list[dict]:
-    """Earlier stages of the same recipe, oldest first: follows ``init_generator`` while it names
-    a training run folder (``{previous}`` in a multi-stage recipe), reading each run's config."""
+def stage_chain(recipe: dict, earlier: list[str] = ()) -> list[dict]:
+    """Earlier stages, oldest first. ``earlier`` names exported stages explicitly (oldest first: runs
+    made elsewhere, such as a lent GPU, whose run folders are not here); then ``init_generator`` is
+    followed while it names a training run folder (``{previous}`` in a multi-stage recipe). Where the
+    oldest stage started from a packaged model, that model's card contributes its own stages."""
     chain, init = [], recipe.get("init_generator")
+    for file in reversed(earlier):
+        _, state, _ = load_trained(file)
+        cfg = json.loads(state["config"])
+        chain.insert(0, stage_summary(cfg, state["step"]))
+        init = cfg.get("init_generator")
     while init and Path(init).is_dir():
         _, state, _ = generator_from_run(init)
-        earlier = json.loads(state["config"])
-        chain.insert(0, stage_summary(earlier, state["step"]))
-        init = earlier.get("init_generator")
+        cfg = json.loads(state["config"])
+        chain.insert(0, stage_summary(cfg, state["step"]))
+        init = cfg.get("init_generator")
+    card = ROOT / "src" / "srgan" / "weights" / f"{init}.json"
+    if chain and init and card.is_file():
+        chain[:0] = _stages(json.loads(card.read_text()).get("training", {}))
     return chain
 
 
@@ -109,6 +119,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the speed measurement")
     ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)")
     ap.add_argument("--description", help="one line for the card (default: from the training stage)")
+    ap.add_argument("--earlier", action="append", default=[], metavar="SAFETENSORS",
+                    help="an exported earlier stage of this model (repeat, oldest first), for stages trained elsewhere")
     args = ap.parse_args()
 
     g, state, path = load_trained(args.run)
@@ -135,7 +147,7 @@ def main() -> int:
         "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
                      "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
     }
-    earlier = stage_chain(recipe)
+    earlier = stage_chain(recipe, args.earlier)
     if earlier:  # a multi-stage recipe: the card lists every stage and the total step count
         card["training"]["stages"] = earlier + [stage_summary(recipe, state["step"])]
         card["training"]["steps"] = sum(st["steps"] for st in card["training"]["stages"])

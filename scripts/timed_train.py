@@ -38,7 +38,8 @@ def main() -> int:
     ap.add_argument("--recipe", required=True, help="packaged recipe name or YAML file")
     ap.add_argument("--stage", help="stage name (default: the recipe's last)")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE override (YAML value)")
-    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the real run")
+    ap.add_argument("--minutes", type=float, help="wall-clock budget of the real run")
+    ap.add_argument("--steps", type=int, help="a fixed step count instead of a budget (no probe): to repeat a timed run")
     ap.add_argument("--probe-steps", type=int, default=60)
     ap.add_argument("--margin", type=float, default=0.08, help="fraction of the budget kept for validation and checkpoints")
     ap.add_argument("--run-dir", default="runs/timed")
@@ -57,7 +58,13 @@ def main() -> int:
         planned = json.loads(saved.read_text())
         cfg.steps, cfg.optim.warmup_steps = planned["steps"], planned["optim"]["warmup_steps"]
         print(f"resuming {args.run_dir}: {cfg.steps} steps as planned")
+    elif args.steps:
+        warm_frac = cfg.optim.warmup_steps / max(1, cfg.steps)
+        cfg.steps, cfg.optim.warmup_steps = args.steps, int(round(warm_frac * args.steps))
+        cfg.val_every, cfg.ckpt_every = min(cfg.val_every, cfg.steps), min(cfg.ckpt_every, cfg.steps)
     else:
+        if not args.minutes:
+            raise SystemExit("give --minutes (a budget) or --steps")
         t = time.perf_counter()
         per_step = probe_seconds_per_step(cfg, args.probe_steps)
         cfg = plan_steps(cfg, args.minutes, per_step, args.margin)

@@ -331,8 +331,8 @@ def test_time_budget_plans_steps_from_a_probe_and_scales_warmup(tmp_path):
     from srgan.train.budget import plan_steps, probe_seconds_per_step, seconds_per_step
 
     log = tmp_path / "metrics.csv"
-    log.write_text("step,loss_g,wall\n10,0.5,100.0\n20,0.4,104.0\n30,0.3,110.0\n")
-    assert seconds_per_step(log) == pytest.approx(0.5)  # (110 - 100) / (30 - 10)
+    log.write_text("step,loss_g,wall\n10,0.5,100.0\n20,0.4,108.0\n30,0.3,110.0\n40,0.3,112.0\n50,0.3,114.0\n")
+    assert seconds_per_step(log) == pytest.approx(0.2)  # second half: (114 - 110) / (50 - 30); the slow start is left out
     cfg = load_config(_config(tmp_path, "budget", steps=8))  # warm-up 2 of 8 steps
     planned = plan_steps(cfg, minutes=1.0, per_step=0.5, margin=0.1)
     assert planned.steps == 108 and planned.optim.warmup_steps == 27  # 60 s x 0.9 / 0.5; 25% warm-up
@@ -340,3 +340,21 @@ def test_time_budget_plans_steps_from_a_probe_and_scales_warmup(tmp_path):
     per_step = probe_seconds_per_step(cfg, steps=6)
     assert 0 < per_step < 5
     assert not (tmp_path / "budget").exists()  # the probe trains in a scratch folder
+
+
+class _BlasThreads(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> int:
+        from threadpoolctl import threadpool_info
+
+        return max((p["num_threads"] for p in threadpool_info()), default=0)
+
+
+def test_loader_workers_run_single_threaded():
+    """N workers x N cores BLAS threads starved the loader on a 16-core host: each worker gets one."""
+    from srgan.train.trainer import single_threaded_worker
+
+    loader = torch.utils.data.DataLoader(_BlasThreads(), batch_size=None, num_workers=1, worker_init_fn=single_threaded_worker)
+    assert [int(n) for n in loader] == [1, 1]

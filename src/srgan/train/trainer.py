@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_fm", "loss_lattice", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
 
 
+def single_threaded_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one BLAS/OpenMP thread per worker. NumPy's BLAS (under
+    ``imresize``) otherwise starts a thread per core in every worker; on a 16-core GPU host, 14
+    workers x 16 threads made data loading 0.33 s of a 0.6 s step (0.04 s once limited)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 def lr_factor(step: int, cfg: TrainConfig) -> float:
     """Multiplier of the base learning rate at ``step`` (warm-up, then the schedule)."""
     o = cfg.optim
@@ -255,7 +264,7 @@ class Trainer:
         dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed)
         sampler = StepBatchSampler(d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
-                            prefetch_factor=4 if d.num_workers else None)
+                            prefetch_factor=4 if d.num_workers else None, worker_init_fn=single_threaded_worker)
         return loader, len(cache) / d.batch_size
 
     def fit(self, progress: bool = True) -> dict[str, float]:
