@@ -4,7 +4,7 @@
         --minutes 10 --variant base --variant "l1=loss.pixel=l1" --variant "b8=model.num_blocks=8" ...
 
 Each variant is ``NAME=KEY=VALUE[,KEY=VALUE...]`` overriding the base config (B=16,
-96 px, batch 16, MSE, cosine lr 3e-4, EMA 0.999). Every run trains for the same
+96 px, batch 16, L1, cosine lr 3e-4, EMA 0.999, channels_last: cpu-fast's first stage). Every run trains for the same
 wall-clock budget (the step count is estimated from a short timing run so the
 cosine schedule ends on time), then Set5/Set14 x4 PSNR of its EMA weights is
 measured with the standard protocol. Prints one Markdown row per variant.
@@ -27,7 +27,7 @@ from srgan.train.budget import plan_steps, probe_seconds_per_step
 BASE = {
     "steps": 1000, "log_every": 25, "val_every": 10**9, "ckpt_every": 10**9, "threads": 2, "tensorboard": False, "ema_decay": 0.999,
     "model": {"scale": 4, "num_blocks": 16}, "data": {"crop": 96, "batch_size": 16},
-    "optim": {"lr": 3e-4, "schedule": "cosine", "warmup_steps": 100, "min_lr": 1e-6}, "loss": {"pixel": "mse"},  # warm-up: 10% of the run
+    "optim": {"lr": 3e-4, "schedule": "cosine", "warmup_steps": 100, "min_lr": 1e-6}, "loss": {"pixel": "l1"},  # warm-up: 10% of the run
 }
 
 

@@ -7,7 +7,7 @@
 # Three short cosine cycles of the cpu-fast recipe's srresnet-crop192 stage at batch 32, each from the
 # last one's EMA weights, the first from the CPU-trained srresnet-x4 (stages 1-2). The step counts are
 # what scripts/timed_train.py planned for budgets of 3.0, 5.0 and 2.3 minutes there; they are fixed
-# here so that the run repeats. Training took 0.97 + 1.43 + 0.42 min (39-42 ms/step).
+# here so that the run repeats. Training took 0.97 + 1.43 + 0.42 min (39-47 ms/step with validation and checkpoints).
 # Then: python scripts/package_model.py OUT/cycle3.safetensors srresnet-x4 --earlier OUT/cycle1.safetensors \
 #   --earlier OUT/cycle2.safetensors --bench ../shared/data/benchmarks --hardware ... --hours ...
 set -euo pipefail

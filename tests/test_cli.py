@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -104,3 +105,28 @@ def test_model_card_rows_list_every_stage_of_a_multi_stage_recipe():
     assert _recipe_summary(two) == "srresnet: batch 16, 96 px crops, lr 0.0003 cosine; then srresnet-crop192: batch 4, 192 px crops, lr 0.0001 cosine"
     assert _steps_summary(two) == "6500 + 8500 = 15000"
     assert _first_init(two) is None  # the second stage's start is the first stage, not an outside model
+
+
+def test_packaging_lists_stages_trained_elsewhere_after_the_packaged_parents(tmp_path):
+    """`package_model.py --earlier A --earlier B`: the card lists the parent model's own stages, then A, B."""
+    import importlib.util
+
+    from srgan.hub import save_generator
+    from srgan.models import Generator
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("package_model", root / "scripts" / "package_model.py")
+    package_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package_model)
+
+    def recipe(name, init, lr):
+        return {"name": name, "init_generator": init, "data": {"crop": 192, "batch_size": 32}, "optim": {"lr": lr, "schedule": "cosine"}}
+
+    g = Generator(4, 2, 8)
+    first = save_generator(g, tmp_path / "c1.safetensors", {"training": {"recipe": recipe("c1", "srresnet-x4", 2e-4), "steps": 100}})
+    second = save_generator(g, tmp_path / "c2.safetensors", {"training": {"recipe": recipe("c2", "elsewhere/c1", 1e-4), "steps": 200}})
+    chain = package_model.stage_chain(recipe("c3", "elsewhere/c2", 5e-5), [str(first), str(second)])
+    parent = json.loads((root / "src" / "srgan" / "weights" / "srresnet-x4.json").read_text())["training"]["stages"]
+    assert len(parent) >= 2 and chain[: len(parent)] == parent
+    assert [(s["name"], s["steps"], s["lr"], s["batch_size"]) for s in chain[len(parent):]] == [("c1", 100, 2e-4, 32), ("c2", 200, 1e-4, 32)]
+    assert package_model.stage_chain(recipe("c3", None, 5e-5)) == []  # one stage from scratch: no chain
