@@ -36,7 +36,10 @@ def main() -> int:
 
     out = Path(args.out)
     if out.exists():
-        shutil.rmtree(out)
+        if not (out / "train").is_dir() or any(p.name not in ("train", "val", "wheels") for p in out.iterdir()):
+            raise SystemExit(f"{out} exists and is not an earlier pack: choose another --out")
+        shutil.rmtree(out / "train")
+        shutil.rmtree(out / "val", ignore_errors=True)
     budget, used = args.budget_mb * 1e6, 0
     print("| folder | images packed | of | MP | MB |\n|---|---:|---:|---:|---:|")
     full = False
