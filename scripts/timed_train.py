@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.hub import save_generator  # noqa: E402
 from srgan.train import Trainer  # noqa: E402
-from srgan.train.budget import plan_steps, probe_seconds_per_step  # noqa: E402
+from srgan.train.budget import plan_steps, probe_seconds_per_step, with_steps  # noqa: E402
 from srgan.train.recipes import load_recipe  # noqa: E402
 
 
@@ -59,9 +59,7 @@ def main() -> int:
         cfg.steps, cfg.optim.warmup_steps = planned["steps"], planned["optim"]["warmup_steps"]
         print(f"resuming {args.run_dir}: {cfg.steps} steps as planned")
     elif args.steps:
-        warm_frac = cfg.optim.warmup_steps / max(1, cfg.steps)
-        cfg.steps, cfg.optim.warmup_steps = args.steps, int(round(warm_frac * args.steps))
-        cfg.val_every, cfg.ckpt_every = min(cfg.val_every, cfg.steps), min(cfg.ckpt_every, cfg.steps)
+        cfg = with_steps(cfg, args.steps)
     else:
         if not args.minutes:
             raise SystemExit("give --minutes (a budget) or --steps")

@@ -9,7 +9,7 @@ from pathlib import Path
 from .config import TrainConfig
 from .trainer import Trainer
 
-__all__ = ["seconds_per_step", "probe_seconds_per_step", "plan_steps"]
+__all__ = ["seconds_per_step", "probe_seconds_per_step", "plan_steps", "with_steps"]
 
 
 def seconds_per_step(metrics_csv: str | Path) -> float:
@@ -36,12 +36,17 @@ def probe_seconds_per_step(cfg: TrainConfig, steps: int = 60) -> float:
         return seconds_per_step(Path(tmp) / "metrics.csv")
 
 
-def plan_steps(cfg: TrainConfig, minutes: float, per_step: float, margin: float = 0.08) -> TrainConfig:
-    """A copy of ``cfg`` whose step count fills ``minutes`` (less ``margin`` for validation and
-    checkpoints), with the warm-up scaled to the same fraction of the run."""
+def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
+    """A copy of ``cfg`` that runs ``steps`` steps, its warm-up scaled to the same fraction of the run."""
     out = copy.deepcopy(cfg)
     warm_frac = cfg.optim.warmup_steps / max(1, cfg.steps)
-    out.steps = max(1, int(minutes * 60 * (1 - margin) / per_step))
+    out.steps = max(1, steps)
     out.optim.warmup_steps = int(round(warm_frac * out.steps))
     out.val_every, out.ckpt_every = min(cfg.val_every, out.steps), min(cfg.ckpt_every, out.steps)
     return out
+
+
+def plan_steps(cfg: TrainConfig, minutes: float, per_step: float, margin: float = 0.08) -> TrainConfig:
+    """A copy of ``cfg`` whose step count fills ``minutes`` (less ``margin`` for validation and
+    checkpoints), with the warm-up scaled to the same fraction of the run."""
+    return with_steps(cfg, int(minutes * 60 * (1 - margin) / per_step))
