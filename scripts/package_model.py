@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from srgan.api import SRModel  # noqa: E402
 from srgan.cli import _stages, stage_summary  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
-from srgan.hub import save_generator  # noqa: E402
+from srgan.hub import packaged_models, save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
 
 
@@ -91,19 +91,15 @@ def stage_chain(recipe: dict, earlier: list[str] = ()) -> list[dict]:
     followed while it names a training run folder (``{previous}`` in a multi-stage recipe). Where the
     oldest stage started from a packaged model, that model's card contributes its own stages."""
     chain, init = [], recipe.get("init_generator")
-    for file in reversed(earlier):
-        _, state, _ = load_trained(file)
+    pending = list(reversed(earlier))  # newest first, like the init_generator links
+    while pending or (init and Path(init).is_dir()):
+        _, state, _ = load_trained(pending.pop(0) if pending else init)
         cfg = json.loads(state["config"])
         chain.insert(0, stage_summary(cfg, state["step"]))
         init = cfg.get("init_generator")
-    while init and Path(init).is_dir():
-        _, state, _ = generator_from_run(init)
-        cfg = json.loads(state["config"])
-        chain.insert(0, stage_summary(cfg, state["step"]))
-        init = cfg.get("init_generator")
-    card = ROOT / "src" / "srgan" / "weights" / f"{init}.json"
-    if chain and init and card.is_file():
-        chain[:0] = _stages(json.loads(card.read_text()).get("training", {}))
+    parent = packaged_models().get(init) if init else None
+    if chain and parent is not None and parent.with_suffix(".json").is_file():
+        chain[:0] = _stages(json.loads(parent.with_suffix(".json").read_text()).get("training", {}))
     return chain
 
 
