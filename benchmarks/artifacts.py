@@ -8,6 +8,12 @@ Per image and method (bicubic and each model, x4):
                  period-4 pattern on the output grid (the periods a x2 PixelShuffle twice can
                  imprint), divided by the HR's power at the same frequencies. About 1 means no
                  more periodic structure than the ground truth; a checkerboard shows as >> 1.
+                 HR images hold very little of it, so a large ratio can still be faint:
+  grid level     the same pattern's RMS amplitude in 8-bit luma levels (HR's in the header row);
+                 below about 1 level it cannot be seen
+  block          RMS difference between SR and HR of the mean edge strength by sub-pixel phase
+                 (srgan.losses.block_loss, x100): texture drawn as a mesh on the 4x4 blocks that
+                 each LR pixel becomes. 0 = as even as HR
 Prints a Markdown table and the per-method worst case.
 """
 from __future__ import annotations
@@ -17,10 +23,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from srgan.api import from_pretrained
 from srgan.data import PairedImages
 from srgan.imresize import imresize
+from srgan.losses import block_loss
 from srgan.metrics import rgb_to_y
 
 
@@ -44,6 +52,18 @@ def periodic_power(img: np.ndarray) -> float:
     return float(sum(f[a, b] for a, b in bins))
 
 
+def grid_level(img: np.ndarray) -> float:
+    """RMS amplitude, in 8-bit luma levels, of the period-2/4 pattern that periodic_power measures (Parseval)."""
+    h, w = (img.shape[0] // 4) * 4, (img.shape[1] // 4) * 4
+    return float(np.sqrt(periodic_power(img)) / (h * w))
+
+
+def block(sr: np.ndarray, hr: np.ndarray) -> float:
+    """srgan.losses.block_loss of SR against HR (x100), on RGB in [0, 1]."""
+    t = lambda a: torch.from_numpy(_rgb(a).astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
+    return 100 * block_loss(t(sr), t(hr), 4).item()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True)
@@ -52,20 +72,21 @@ def main() -> int:
     args = ap.parse_args()
     models = {n: from_pretrained(n, device="cpu") for n in args.model}
     methods = ["bicubic", *models]
-    print("| image | " + " | ".join(f"{m} colour shift | {m} checkerboard" for m in methods) + " |")
-    print("|---|" + "---:|---:|" * len(methods))
-    worst = {m: [0.0, 0.0] for m in methods}
+    cols = ("colour shift", "checkerboard", "grid level", "block")
+    print("| image | HR grid level | " + " | ".join(f"{m} {c}" for m in methods for c in cols) + " |")
+    print("|---|---:|" + "---:|" * len(cols) * len(methods))
+    worst = {m: [0.0] * len(cols) for m in methods}
     for name, lr, hr in PairedImages(Path(args.bench) / args.set / "x4", 4):
         outs = {"bicubic": np.floor(np.clip(imresize(lr.astype(np.float64) / 255, 4), 0, 1) * 255 + 0.5).astype(np.uint8)}
         outs.update({n: m.upscale(lr) for n, m in models.items()})
         cells = []
         hr_power = periodic_power(hr)
         for m in methods:
-            cs, cb = colour_shift(outs[m], hr), periodic_power(outs[m]) / hr_power
-            worst[m] = [max(worst[m][0], cs), max(worst[m][1], cb)]
-            cells.append(f"{cs:.2f} | {cb:.2f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print("| **worst** | " + " | ".join(f"**{worst[m][0]:.2f}** | **{worst[m][1]:.2f}**" for m in methods) + " |")
+            vals = (colour_shift(outs[m], hr), periodic_power(outs[m]) / hr_power, grid_level(outs[m]), block(outs[m], hr))
+            worst[m] = [max(a, b) for a, b in zip(worst[m], vals)]
+            cells.append(" | ".join(f"{v:.2f}" for v in vals))
+        print(f"| {name} | {grid_level(hr):.2f} | " + " | ".join(cells) + " |")
+    print("| **worst** | | " + " | ".join(" | ".join(f"**{v:.2f}**" for v in worst[m]) for m in methods) + " |")
     return 0
 
 

@@ -87,6 +87,10 @@ def test_loss_summary_names_every_weighted_term():
 
     gan = {"stage": "srgan", "loss": {"pixel": "l1", "pixel_weight": 1.0, "feature_matching_weight": 0.1, "lattice_weight": 2.0, "adversarial_weight": 3e-3}}
     assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.003 x adversarial"
+    gan["loss"]["block_weight"] = 0.5
+    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.5 x block + 0.003 x adversarial"
+    gan["loss"]["lattice_window"] = 16
+    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block + 0.003 x adversarial"
     paper = {"stage": "srgan", "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3}}
     assert _loss_summary(paper) == "1 x VGG19 relu5_4 + 0.001 x adversarial"
 
@@ -130,3 +134,6 @@ def test_packaging_lists_stages_trained_elsewhere_after_the_packaged_parents(tmp
     assert len(parent) >= 2 and chain[: len(parent)] == parent
     assert [(s["name"], s["steps"], s["lr"], s["batch_size"]) for s in chain[len(parent):]] == [("c1", 100, 2e-4, 32), ("c2", 200, 1e-4, 32)]
     assert package_model.stage_chain(recipe("c3", None, 5e-5)) == []  # one stage from scratch: no chain
+    # one more stage of the packaged model itself carries its stages; another model's start does not
+    assert package_model.stage_chain(recipe("c4", "srresnet-x4", 5e-5), name="srresnet-x4") == parent
+    assert package_model.stage_chain(recipe("gan", "srresnet-x4", 1e-4), name="srgan-x4") == []

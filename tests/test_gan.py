@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights
+from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
 from srgan.train import ConfigError, load_config
@@ -167,3 +167,43 @@ def test_lattice_loss_sees_a_grid_and_not_noise_or_offsets():
     assert lattice_loss(gridded, hr, 4).item() > 4 * lattice_loss(noisy, hr, 4).item()
     assert lattice_loss(hr + 0.1, hr, 4).item() < 1e-5, "a uniform offset is not a lattice"
     assert lattice_loss(gridded[..., :47, :46], hr[..., :47, :46], 4) > 0  # sizes not multiples of the period
+
+
+def test_windowed_lattice_loss_sees_a_grid_whose_sign_follows_the_content():
+    torch.manual_seed(0)
+    hr = torch.rand(4, 3, 64, 64)
+    noisy = hr + 0.02 * torch.randn_like(hr)
+    grid = torch.zeros(4, 4)
+    grid[:, 0] = 0.02  # a ladder: one column in four brighter
+    sign = torch.ones(64, 64)
+    sign[:, 32:] = -1  # flips half-way across each image, as along the two sides of an edge
+    flipping = noisy + grid.repeat(16, 16) * sign
+    assert lattice_loss(flipping, hr, 4).item() < 2 * lattice_loss(noisy, hr, 4).item(), "the batch mean cancels it"
+    local, clean = lattice_loss(flipping, hr, 4, window=16).item(), lattice_loss(noisy, hr, 4, window=16).item()
+    assert local > 2 * clean, (local, clean)
+    assert lattice_loss(hr + 0.1, hr, 4, window=16).item() < 1e-5, "a uniform offset is not a lattice"
+    assert lattice_loss(flipping[..., :63, :50], hr[..., :63, :50], 4, window=16) > 0  # sizes not multiples of the window
+    with pytest.raises(ValueError, match="multiple of the period"):
+        lattice_loss(flipping, hr, 4, window=6)
+    with pytest.raises(ConfigError, match="lattice_window"):
+        load_config(raw={"stage": "srgan", "loss": {"lattice_window": 6}, "data": {"train": ["x"], "crop": 96}})
+
+
+def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
+    torch.manual_seed(0)
+    hr = torch.rand(4, 3, 64, 64)
+    noisy = hr + 0.02 * torch.randn_like(hr)
+    # a mesh: every 4th column steps up or down by a random amount (sign varies block to block)
+    steps = 0.1 * torch.randn(4, 1, 16, 16).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    meshed = noisy + steps
+    assert lattice_loss(meshed, hr, 4).item() < 2 * lattice_loss(noisy, hr, 4).item(), "the signed pattern averages out"
+    assert block_loss(meshed, hr, 4).item() > 10 * block_loss(noisy, hr, 4).item()
+    assert block_loss(hr, hr, 4).item() < 1e-5
+    assert block_loss(meshed, meshed, 4).item() < 1e-5, "an HR with the same blocks is matched, not penalised"
+    prof = block_profile(meshed, 4)
+    assert prof.shape == (4, 8)
+    assert (prof[:, 3] > prof[:, :3].max(1).values + 0.02).all() and (prof[:, 7] > prof[:, 4:7].max(1).values + 0.02).all()  # the boundary phases
+    assert torch.allclose(prof[:, :4].mean(1), torch.ones(4)) and torch.allclose(prof[:, 4:].mean(1), torch.ones(4))
+    meshed.requires_grad_(True)
+    block_loss(meshed, hr, 4).backward()
+    assert torch.isfinite(meshed.grad).all() and meshed.grad.abs().sum() > 0

@@ -108,20 +108,56 @@ def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch
     return torch.stack(terms).mean()
 
 
-def lattice_loss(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
-    """RMS over channels and sub-pixel phases of the batch-mean error at each phase
+def lattice_loss(sr: torch.Tensor, hr: torch.Tensor, period: int, window: int = 0) -> torch.Tensor:
+    """RMS over channels and sub-pixel phases of the mean error at each phase
     (y mod period, x mod period), less its mean over phases.
 
-    A stationary pattern on the output lattice (the grid that adversarial gradients tend to
-    leave in a PixelShuffle generator) is what this measures; ordinary errors average out
-    over a batch. Unlike a pixel loss, its gradient does not vanish for a faint pattern.
+    A pattern on the output lattice (the grid that adversarial gradients tend to leave in a
+    PixelShuffle generator) is what this measures; ordinary errors average out. ``window = 0``
+    averages over the whole batch, which sees a pattern of one sign everywhere; ``window = W``
+    (output pixels, a multiple of ``period``) averages over each W x W tile of each image, which
+    also sees a pattern whose sign follows the content, such as a ladder along an edge. Unlike a
+    pixel loss, its gradient does not vanish for a faint pattern.
     """
-    e = (sr.float() - hr.float())
+    e = sr.float() - hr.float()
     n, c, h, w = e.shape
+    if window:
+        if window % period or window < period:
+            raise ValueError(f"lattice window {window} must be a positive multiple of the period {period}")
+        cells = window // period
+        h, w = h - h % window, w - w % window
+        e = e[:, :, :h, :w].reshape(n, c, h // period, period, w // period, period)
+        e = e.permute(0, 1, 3, 5, 2, 4).reshape(n, c * period * period, h // period, w // period)
+        phase = F.avg_pool2d(e, cells).reshape(n, c, period, period, -1)  # per-tile phase means
+        phase = phase - phase.mean(dim=(2, 3), keepdim=True)
+        return phase.pow(2).mean().add(1e-12).sqrt()
     e = e[:, :, : h - h % period, : w - w % period].reshape(n, c, h // period, period, w // period, period)
     phase = e.mean(dim=(0, 2, 4))  # (c, period, period)
     phase = phase - phase.mean(dim=(1, 2), keepdim=True)
     return phase.pow(2).mean().add(1e-12).sqrt()
+
+
+def block_profile(x: torch.Tensor, period: int) -> torch.Tensor:
+    """(N, 2 * period): mean |horizontal| then |vertical| difference between neighbours, by the
+    sub-pixel phase (x mod period, y mod period) of the pair, each direction divided by its mean."""
+    gx = (x[..., :, 1:] - x[..., :, :-1]).abs()
+    gy = (x[..., 1:, :] - x[..., :-1, :]).abs()
+    wx, hy = (gx.shape[-1] // period) * period, (gy.shape[-2] // period) * period
+    px = gx[..., :wx].unflatten(-1, (wx // period, period)).mean(dim=(1, 2, 3))
+    py = gy[..., :hy, :].unflatten(-2, (hy // period, period)).mean(dim=(1, 2, 4))
+    return torch.cat([px / px.mean(1, keepdim=True).clamp_min(1e-8), py / py.mean(1, keepdim=True).clamp_min(1e-8)], 1)
+
+
+def block_loss(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
+    """RMS difference of :func:`block_profile` between SR and HR, per image.
+
+    A PixelShuffle generator builds each LR pixel's period x period block separately, and an
+    adversarially trained one tends to put edges at the block boundaries: texture becomes a mesh of
+    short horizontal and vertical strokes (grass, fur). The strokes' sign varies, so the signed
+    :func:`lattice_loss` hardly sees them; their energy does not: the mean edge strength at one phase
+    exceeds that at the others. Natural images have a flat profile, or the HR's own (JPEG blocks).
+    """
+    return (block_profile(sr.float(), period) - block_profile(hr.float(), period)).pow(2).mean().add(1e-12).sqrt()
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

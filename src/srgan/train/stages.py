@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import VGGLoss, adversarial_g_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss
+from ..losses import VGGLoss, adversarial_g_loss, block_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss
 from .config import TrainConfig
 
 __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
@@ -25,14 +25,15 @@ __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
 
 class ContentLoss(nn.Module):
     """pixel_weight * pixel loss + vgg_weight * VGG feature loss + lattice_weight * lattice
-    loss (terms with weight 0 are skipped)."""
+    loss + block_weight * block loss (terms with weight 0 are skipped)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
         c = cfg.loss
         self.pixel = pixel_loss(c.pixel) if c.pixel_weight > 0 else None
         self.pixel_weight, self.vgg_weight = c.pixel_weight, c.vgg_weight
-        self.lattice_weight, self.period = c.lattice_weight, cfg.model.scale
+        self.lattice_weight, self.lattice_window, self.period = c.lattice_weight, c.lattice_window, cfg.model.scale
+        self.block_weight = c.block_weight
         self.vgg = VGGLoss(c.vgg_layer, load_vgg19_weights(c.vgg_weights), c.vgg_rescale) if c.vgg_weight > 0 else None
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -45,8 +46,11 @@ class ContentLoss(nn.Module):
             parts["loss_vgg"] = self.vgg(sr, hr)
             total = total + self.vgg_weight * parts["loss_vgg"].float()
         if self.lattice_weight > 0:
-            parts["loss_lattice"] = lattice_loss(sr, hr, self.period)
+            parts["loss_lattice"] = lattice_loss(sr, hr, self.period, self.lattice_window)
             total = total + self.lattice_weight * parts["loss_lattice"]
+        if self.block_weight > 0:
+            parts["loss_block"] = block_loss(sr, hr, self.period)
+            total = total + self.block_weight * parts["loss_block"]
         return total, parts
 
 

@@ -1,0 +1,29 @@
+"""The measures that benchmarks/artifacts.py reports for grid and block artefacts."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from artifacts import block, colour_shift, grid_level  # noqa: E402
+
+
+def test_grid_level_is_the_rms_of_a_lattice_pattern_in_levels():
+    rng = np.random.default_rng(0)
+    smooth = np.full((64, 96, 3), 120.0)
+    pattern = np.zeros((4, 4))
+    pattern[0::2, 0::2], pattern[1::2, 1::2] = 3.0, -3.0  # a checkerboard on half the pixels: RMS 3 / sqrt(2)
+    img = np.clip(smooth + np.tile(pattern, (16, 24))[..., None], 0, 255).astype(np.uint8)
+    assert abs(grid_level(img) - 3 / np.sqrt(2) * 219 / 255) < 0.05  # luma spans 219 of 255 levels
+    noise = np.clip(smooth + rng.normal(0, 3, smooth.shape), 0, 255).astype(np.uint8)
+    assert grid_level(noise) < 0.3, "random noise spreads over all frequencies"
+
+
+def test_block_sees_a_mesh_of_block_edges_and_colour_shift_a_mean_change():
+    rng = np.random.default_rng(1)
+    hr = np.clip(128 + rng.normal(0, 20, (64, 64, 3)), 0, 255).astype(np.uint8)
+    steps = np.kron(rng.normal(0, 25, (16, 16)), np.ones((4, 4)))[..., None]  # constant 4x4 blocks
+    meshed = np.clip(hr + steps, 0, 255).astype(np.uint8)
+    assert block(hr, hr) < 1e-3
+    assert block(meshed, hr) > 5
+    assert abs(colour_shift(np.clip(hr.astype(int) + 5, 0, 255).astype(np.uint8), hr) - 5) < 0.2
