@@ -85,11 +85,14 @@ def load_trained(run: str) -> tuple:
     return generator_from_run(run)
 
 
-def stage_chain(recipe: dict, earlier: list[str] = ()) -> list[dict]:
+def stage_chain(recipe: dict, earlier: list[str] = (), name: str | None = None) -> list[dict]:
     """Earlier stages, oldest first. ``earlier`` names exported stages explicitly (oldest first: runs
     made elsewhere, such as a lent GPU, whose run folders are not here); then ``init_generator`` is
     followed while it names a training run folder (``{previous}`` in a multi-stage recipe). Where the
-    oldest stage started from a packaged model, that model's card contributes its own stages."""
+    oldest stage started from a packaged model, that model's card contributes its own stages if
+    there are earlier stages here, or if it is the model being packaged (``name``: a further stage
+    of the same model). A different model's start, such as srgan-x4 from srresnet-x4, stays a
+    start ("initialised from")."""
     chain, init = [], recipe.get("init_generator")
     pending = list(reversed(earlier))  # newest first, like the init_generator links
     while pending or (init and Path(init).is_dir()):
@@ -98,7 +101,7 @@ def stage_chain(recipe: dict, earlier: list[str] = ()) -> list[dict]:
         chain.insert(0, stage_summary(cfg, state["step"]))
         init = cfg.get("init_generator")
     parent = packaged_models().get(init) if init else None
-    if chain and parent is not None and parent.with_suffix(".json").is_file():
+    if (chain or (name is not None and init == name)) and parent is not None and parent.with_suffix(".json").is_file():
         chain[:0] = _stages(json.loads(parent.with_suffix(".json").read_text()).get("training", {}))
     return chain
 
@@ -143,7 +146,7 @@ def main() -> int:
         "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
                      "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
     }
-    earlier = stage_chain(recipe, args.earlier)
+    earlier = stage_chain(recipe, args.earlier, args.name)
     if earlier:  # a multi-stage recipe: the card lists every stage and the total step count
         card["training"]["stages"] = earlier + [stage_summary(recipe, state["step"])]
         card["training"]["steps"] = sum(st["steps"] for st in card["training"]["stages"])

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# srresnet-x4's sixth stage and SRGAN-stage trials on a lent GPU, as run on 2026-11-26 (session 5),
+# from the repository root:
+#   python scripts/pack_for_device.py ...   (as in scripts/device_train.sh; the pack travels along)
+#   OUT=out/device bash scripts/device_gan.sh
+# 1. One more low-learning-rate cycle of srresnet-x4's srresnet-crop192 stage (cycle 4, after the three of
+#    scripts/device_train.sh), from the shipped srresnet-x4: 1000 steps from 5e-5, 0.88 min on one H200.
+#    Packaged as srresnet-x4 (Set5 30.93). CYCLE4_STEPS=0 skips it and starts the trials from the
+#    packaged srresnet-x4.
+# 2. The cpu-fast-srgan recipe, unchanged but for the loss settings of each VARIANTS entry and the data
+#    paths (batch 16, 96 px crops, 1500 steps, 1.2-1.5 min each on the H200), one run per entry, each
+#    exported (EMA generator only: the discriminator stays on the machine) as soon as it ends, so that
+#    a run cut short by the time limit still returns the finished ones. What they gave is in
+#    docs/training.md ("Grid artefacts"). At most 8 files come back from a call: 3 variants per call.
+set -euo pipefail
+PACK=${PACK:-.device-pack}
+OUT=${OUT:-out/device}
+PY=${PY:-python3}
+WORKERS=${WORKERS:-14}
+CYCLE4_STEPS=${CYCLE4_STEPS:-0}
+mkdir -p "$OUT"
+if ls "$PACK"/wheels/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$PACK"/wheels/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$PY -c "import torch, srgan; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+DATA=(--set "data.train=[$PACK/train]" --set data.val="$PACK/val" --set data.num_workers="$WORKERS" --set threads=8)
+
+GAN_INIT=srresnet-x4
+if [ "$CYCLE4_STEPS" -gt 0 ]; then  # CYCLE4_STEPS=0 once cycle 4 is the shipped srresnet-x4
+  $PY scripts/timed_train.py --recipe cpu-fast --stage srresnet-crop192 --steps "$CYCLE4_STEPS" \
+    --set init_generator=srresnet-x4 "${DATA[@]}" --set data.batch_size=32 --set optim.lr=5e-5 --set seed=4 \
+    --set val_every=500 --set ckpt_every=500 --set log_every=50 \
+    --run-dir runs/device-cycle4 --out "$OUT" --name cycle4
+  mv "$OUT/metrics.csv" "$OUT/cycle4-metrics.csv"
+  GAN_INIT=runs/device-cycle4
+fi
+
+# name:overrides (comma-separated KEY=VALUE), in priority order
+# first call: "lat5:loss.lattice_weight=5 lat10:loss.lattice_weight=10 lat5-adv2e-3:loss.lattice_weight=5,loss.adversarial_weight=2e-3 lat5-3000:loss.lattice_weight=5,steps=3000"
+VARIANTS=${VARIANTS:-"w16-lw3:loss.lattice_weight=3,loss.lattice_window=16 w16-lw1:loss.lattice_weight=1,loss.lattice_window=16 w32-lw3:loss.lattice_weight=3,loss.lattice_window=32"}
+for v in $VARIANTS; do
+  name=${v%%:*}; sets=()
+  IFS=',' read -ra kv <<<"${v#*:}"
+  for s in "${kv[@]}"; do sets+=(--set "$s"); done
+  steps=1500
+  for s in "${kv[@]}"; do [[ $s == steps=* ]] && steps=${s#steps=}; done
+  $PY scripts/timed_train.py --recipe cpu-fast-srgan --steps "$steps" --set init_generator="$GAN_INIT" \
+    "${DATA[@]}" --set ckpt_every=500 "${sets[@]}" --run-dir "runs/device-$name" --out "$OUT" --name "gan-$name"
+  mv "$OUT/metrics.csv" "$OUT/gan-$name-metrics.csv"
+done
