@@ -13,18 +13,8 @@
 #    a run cut short by the time limit still returns the finished ones. What they gave is in
 #    docs/training.md ("Grid artefacts"). At most 8 files come back from a call: 3 variants per call.
 set -euo pipefail
-PACK=${PACK:-.device-pack}
-OUT=${OUT:-out/device}
-PY=${PY:-python3}
-WORKERS=${WORKERS:-14}
+source "$(dirname "$0")/device_env.sh"
 CYCLE4_STEPS=${CYCLE4_STEPS:-0}
-mkdir -p "$OUT"
-if ls "$PACK"/wheels/*.whl >/dev/null 2>&1; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$PACK"/wheels/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, srgan; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 DATA=(--set "data.train=[$PACK/train]" --set data.val="$PACK/val" --set data.num_workers="$WORKERS" --set threads=8)
 
 GAN_INIT=srresnet-x4

@@ -11,17 +11,7 @@
 # Then: python scripts/package_model.py OUT/cycle3.safetensors srresnet-x4 --earlier OUT/cycle1.safetensors \
 #   --earlier OUT/cycle2.safetensors --bench ../shared/data/benchmarks --hardware ... --hours ...
 set -euo pipefail
-PACK=${PACK:-.device-pack}
-OUT=${OUT:-out/device}
-PY=${PY:-python3}
-WORKERS=${WORKERS:-14}
-mkdir -p "$OUT"
-if ls "$PACK"/wheels/*.whl >/dev/null 2>&1; then  # pypng and threadpoolctl, if the machine lacks them
-  $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$PACK"/wheels/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-$PY -c "import torch, srgan; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+source "$(dirname "$0")/device_env.sh"
 
 init=srresnet-x4
 cycle=0

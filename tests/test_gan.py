@@ -185,6 +185,8 @@ def test_windowed_lattice_loss_sees_a_grid_whose_sign_follows_the_content():
     assert lattice_loss(flipping[..., :63, :50], hr[..., :63, :50], 4, window=16) > 0  # sizes not multiples of the window
     with pytest.raises(ValueError, match="multiple of the period"):
         lattice_loss(flipping, hr, 4, window=6)
+    with pytest.raises(ValueError, match="fit in the"):
+        lattice_loss(flipping[..., :12, :12], hr[..., :12, :12], 4, window=16)
     with pytest.raises(ConfigError, match="lattice_window"):
         load_config(raw={"stage": "srgan", "loss": {"lattice_window": 6}, "data": {"train": ["x"], "crop": 96}})
 

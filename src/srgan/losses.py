@@ -121,19 +121,17 @@ def lattice_loss(sr: torch.Tensor, hr: torch.Tensor, period: int, window: int = 
     """
     e = sr.float() - hr.float()
     n, c, h, w = e.shape
-    if window:
-        if window % period or window < period:
-            raise ValueError(f"lattice window {window} must be a positive multiple of the period {period}")
-        cells = window // period
-        h, w = h - h % window, w - w % window
-        e = e[:, :, :h, :w].reshape(n, c, h // period, period, w // period, period)
+    size = window or period
+    if window and (window < period or window % period or window > min(h, w)):
+        raise ValueError(f"lattice window {window} must be a multiple of the period {period} and fit in the {h}x{w} image")
+    h, w = h - h % size, w - w % size
+    e = e[:, :, :h, :w].reshape(n, c, h // period, period, w // period, period)
+    if window:  # phase means per tile: (n, c, tiles, period, period)
         e = e.permute(0, 1, 3, 5, 2, 4).reshape(n, c * period * period, h // period, w // period)
-        phase = F.avg_pool2d(e, cells).reshape(n, c, period, period, -1)  # per-tile phase means
-        phase = phase - phase.mean(dim=(2, 3), keepdim=True)
-        return phase.pow(2).mean().add(1e-12).sqrt()
-    e = e[:, :, : h - h % period, : w - w % period].reshape(n, c, h // period, period, w // period, period)
-    phase = e.mean(dim=(0, 2, 4))  # (c, period, period)
-    phase = phase - phase.mean(dim=(1, 2), keepdim=True)
+        phase = F.avg_pool2d(e, window // period).reshape(n, c, period, period, -1).movedim(-1, 2)
+    else:  # one pattern for the batch: (c, period, period)
+        phase = e.mean(dim=(0, 2, 4))
+    phase = phase - phase.mean(dim=(-2, -1), keepdim=True)
     return phase.pow(2).mean().add(1e-12).sqrt()
 
 
