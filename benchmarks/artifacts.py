@@ -64,6 +64,14 @@ def block(sr: np.ndarray, hr: np.ndarray) -> float:
     return 100 * block_loss(t(sr), t(hr), 4).item()
 
 
+MEASURES = ("colour shift", "checkerboard", "grid level", "block")
+
+
+def measures(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float, float, float]:
+    """The four per-image measures, in the order of MEASURES."""
+    return colour_shift(sr, hr), periodic_power(sr) / periodic_power(hr), grid_level(sr), block(sr, hr)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True)
@@ -72,7 +80,7 @@ def main() -> int:
     args = ap.parse_args()
     models = {n: from_pretrained(n, device="cpu") for n in args.model}
     methods = ["bicubic", *models]
-    cols = ("colour shift", "checkerboard", "grid level", "block")
+    cols = MEASURES
     print("| image | HR grid level | " + " | ".join(f"{m} {c}" for m in methods for c in cols) + " |")
     print("|---|---:|" + "---:|" * len(cols) * len(methods))
     worst = {m: [0.0] * len(cols) for m in methods}
@@ -80,9 +88,8 @@ def main() -> int:
         outs = {"bicubic": np.floor(np.clip(imresize(lr.astype(np.float64) / 255, 4), 0, 1) * 255 + 0.5).astype(np.uint8)}
         outs.update({n: m.upscale(lr) for n, m in models.items()})
         cells = []
-        hr_power = periodic_power(hr)
         for m in methods:
-            vals = (colour_shift(outs[m], hr), periodic_power(outs[m]) / hr_power, grid_level(outs[m]), block(outs[m], hr))
+            vals = measures(outs[m], hr)
             worst[m] = [max(a, b) for a, b in zip(worst[m], vals)]
             cells.append(" | ".join(f"{v:.2f}" for v in vals))
         print(f"| {name} | {grid_level(hr):.2f} | " + " | ".join(cells) + " |")

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from alpha_curve import gradient_energy  # noqa: E402
-from artifacts import block, colour_shift, grid_level, periodic_power  # noqa: E402
+from artifacts import measures  # noqa: E402
 
 from srgan.api import from_pretrained  # noqa: E402
 from srgan.data import PairedImages  # noqa: E402
@@ -42,10 +42,8 @@ def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
             if pristine is not None:
                 nq.append(niqe_image(sr, pristine, border=4))
             if set_name == "Set14":
-                colour.append(colour_shift(sr, hr))
-                grid.append(periodic_power(sr) / periodic_power(hr))
-                level.append(grid_level(sr))
-                blk.append(block(sr, hr))
+                for acc, v in zip((colour, grid, level, blk), measures(sr, hr)):
+                    acc.append(v)
         out[f"{set_name} PSNR"], out[f"{set_name} sharpness"] = float(np.mean(psnr)), float(np.mean(sharp))
         if nq:
             out[f"{set_name} NIQE"] = float(np.mean(nq))

@@ -189,6 +189,8 @@ def test_windowed_lattice_loss_sees_a_grid_whose_sign_follows_the_content():
         lattice_loss(flipping[..., :12, :12], hr[..., :12, :12], 4, window=16)
     with pytest.raises(ConfigError, match="lattice_window"):
         load_config(raw={"stage": "srgan", "loss": {"lattice_window": 6}, "data": {"train": ["x"], "crop": 96}})
+    with pytest.raises(ConfigError, match="lattice_window"):
+        load_config(raw={"stage": "srgan", "loss": {"lattice_window": -4}, "data": {"train": ["x"], "crop": 96}})
 
 
 def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():

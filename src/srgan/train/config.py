@@ -88,7 +88,6 @@ class LossConfig:
         _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
         _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
         _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight) >= 0, "loss", "weights must be >= 0")
-        _check(self.lattice_window >= 0, "loss.lattice_window", "must be >= 0 (0: the whole batch)")
         _check(self.pixel_weight > 0 or self.vgg_weight > 0 or self.feature_matching_weight > 0, "loss",
                "needs a content loss: pixel_weight, vgg_weight or feature_matching_weight > 0")
 
@@ -124,8 +123,8 @@ class TrainConfig:
         _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
-        _check(self.loss.lattice_window % self.model.scale == 0 and self.loss.lattice_window <= self.data.crop, "loss.lattice_window",
-               f"must be a multiple of the scale ({self.model.scale}) and at most the crop ({self.data.crop})")
+        _check(0 <= self.loss.lattice_window <= self.data.crop and self.loss.lattice_window % self.model.scale == 0, "loss.lattice_window",
+               f"must be 0 (the whole batch) or a multiple of the scale ({self.model.scale}) up to the crop ({self.data.crop})")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
         _check(self.stage == "srgan" or self.loss.feature_matching_weight == 0, "loss.feature_matching_weight",
                "needs the discriminator: use it in an srgan stage")
