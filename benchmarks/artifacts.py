@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,31 @@ def block(sr: np.ndarray, hr: np.ndarray) -> float:
     """srgan.losses.block_loss of SR against HR (x100), on RGB in [0, 1]."""
     t = lambda a: torch.from_numpy(_rgb(a).astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
     return 100 * block_loss(t(sr), t(hr), 4).item()
+
+
+SHIFTS = ((1, 1), (2, 2), (0, 3), (2, 1))  # HR pixels (dy, dx); none a multiple of the scale on both axes
+
+
+def shift_consistency(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS, margin: int = 12) -> float:
+    """Translation equivariance of a model on one image, as a PSNR in dB (Y channel; higher is better).
+    ``upscale`` maps a uint8 LR array to a uint8 SR array, as ``SRModel.upscale`` does.
+
+    ``upscale`` of the LR of ``hr`` moved by (dy, dx) HR pixels against the output of the unmoved
+    LR moved by the same amount, averaged over ``shifts`` (EQ-T, Karras et al. 2021). Detail that
+    follows the content scores high; a pattern tied to the x``scale`` output lattice (a dotted
+    ladder along an edge, a mesh of block-boundary strokes) lands elsewhere and scores low.
+    ``margin`` output pixels at each side are left out."""
+    hr = _rgb(hr)
+    sy, sx = max(dy for dy, _ in shifts), max(dx for _, dx in shifts)
+    h, w = (hr.shape[0] - sy) // scale * scale, (hr.shape[1] - sx) // scale * scale
+    base = rgb_to_y(_rgb(upscale(imresize(hr[:h, :w], 1 / scale))))
+    mse = []
+    for dy, dx in shifts:
+        moved = rgb_to_y(_rgb(upscale(imresize(hr[dy : dy + h, dx : dx + w], 1 / scale))))
+        a = base[dy + margin : h - sy + dy - margin, dx + margin : w - sx + dx - margin]
+        b = moved[margin : h - sy - margin, margin : w - sx - margin]
+        mse.append(np.mean((a.astype(np.float64) - b) ** 2))
+    return float(10 * np.log10(255.0**2 / max(np.mean(mse), 1e-10)))
 
 
 MEASURES = ("colour shift", "checkerboard", "grid level", "block")

@@ -5,7 +5,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from artifacts import block, colour_shift, grid_level  # noqa: E402
+from artifacts import block, colour_shift, grid_level, shift_consistency  # noqa: E402
+
+from srgan.imresize import imresize  # noqa: E402
 
 
 def test_grid_level_is_the_rms_of_a_lattice_pattern_in_levels():
@@ -27,3 +29,16 @@ def test_block_sees_a_mesh_of_block_edges_and_colour_shift_a_mean_change():
     assert block(hr, hr) < 1e-3
     assert block(meshed, hr) > 5
     assert abs(colour_shift(np.clip(hr.astype(int) + 5, 0, 255).astype(np.uint8), hr) - 5) < 0.2
+
+
+def test_shift_consistency_is_high_for_bicubic_and_low_for_a_lattice_tied_upscaler():
+    rng = np.random.default_rng(2)
+    hr = np.clip(imresize(rng.uniform(0, 255, (12, 16, 3)), output_shape=(96, 128)), 0, 255).astype(np.uint8)  # smooth detail
+    bicubic = lambda lr: np.clip(imresize(lr, 4.0), 0, 255)  # noqa: E731  (uint8 in and out, like SRModel.upscale)
+    nearest = lambda lr: np.repeat(np.repeat(lr, 4, 0), 4, 1)  # noqa: E731  (4x4 blocks: tied to the lattice)
+    ladder = np.zeros((4, 4, 1))
+    ladder[:, 0] = 16.0  # RMS difference 16 * 219 / 255 / sqrt(2) levels: about 28 dB
+    laddered = lambda lr: np.clip(bicubic(lr) + np.tile(ladder, (lr.shape[0], lr.shape[1], 1)), 0, 255).astype(np.uint8)  # noqa: E731
+    eq_bicubic, eq_nearest, eq_ladder = (shift_consistency(f, hr) for f in (bicubic, nearest, laddered))
+    assert eq_bicubic > 40, eq_bicubic
+    assert eq_nearest < eq_bicubic - 10 and eq_ladder < eq_bicubic - 10, (eq_bicubic, eq_nearest, eq_ladder)

@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from srgan.losses import VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights
+from srgan.losses import (VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights,
+                          shift_equivariance_loss, shifted_lr)
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
+from srgan.imresize import imresize
 from srgan.train import ConfigError, load_config
 from srgan.train.stages import SRGANStage
 
@@ -211,3 +213,59 @@ def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
     meshed.requires_grad_(True)
     block_loss(meshed, hr, 4).backward()
     assert torch.isfinite(meshed.grad).all() and meshed.grad.abs().sum() > 0
+
+
+def _smooth_image(n: int, size: int, seed: int) -> torch.Tensor:
+    """Band-limited random images (bicubic x8 of noise): detail that moves with a shift."""
+    rng = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.rand(n, 3, size // 8, size // 8, generator=rng), size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_shifted_lr_is_the_training_lr_of_the_moved_crop():
+    hr = (_smooth_image(1, 96, 0)[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    t = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
+    lr = shifted_lr(t.repeat(2, 1, 1, 1), [(0, 0), (4, 8)], 4)
+    assert lr.shape == (2, 3, 24, 24)
+    as_trained = torch.from_numpy(imresize(hr, 0.25)).permute(2, 0, 1).float() / 255  # the dataset's uint8 LR
+    assert (lr[0] - as_trained).abs().max().item() <= 1.01 / 255, "MATLAB bicubic, within one 8-bit level"
+    # a move by whole LR pixels is the LR moved by one row and two columns (away from the replicated edge)
+    assert (lr[1, :, 2:20, 2:18] - as_trained[:, 3:21, 4:20]).abs().max().item() <= 1.01 / 255
+    with pytest.raises(ValueError, match="shifts for a batch"):
+        shifted_lr(t, [(1, 1), (2, 2)], 4)
+
+
+def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern():
+    hr = _smooth_image(4, 64, 1)
+    shifts = [(1, 2), (3, 0), (2, 2), (0, 1)]
+    def move(x, shifts):
+        return torch.stack([torch.nn.functional.pad(x[i : i + 1, :, dy:, dx:], (0, dx, 0, dy), mode="replicate")[0] for i, (dy, dx) in enumerate(shifts)])
+
+    moved = move(hr, shifts)
+    assert shift_equivariance_loss(hr, moved, shifts, margin=4).item() < 1e-7, "output that follows the content costs nothing"
+    ladder = torch.zeros(4, 4)
+    ladder[:, 0] = 0.04  # one column in four brighter, tied to the output lattice like a PixelShuffle grid
+    tied = ladder.repeat(16, 16)
+    loss = shift_equivariance_loss(hr + tied, moved + tied, shifts, margin=4).item()
+    assert abs(loss - 0.04 * 2 * 3 / 16) < 2e-3, "columns 1 px apart differ at 2 of 4 columns, for the 3 shifts with dx != 0"
+    assert shift_equivariance_loss(hr + tied, move(hr, [(4, 0)] * 4) + tied, [(4, 0)] * 4, margin=4).item() < 1e-7, "a whole LR pixel keeps the lattice"
+    with pytest.raises(ValueError, match="leaves nothing"):
+        shift_equivariance_loss(hr, moved, shifts, margin=31)
+
+
+def test_shift_weight_trains_shifted_twins_in_the_same_batch():
+    torch.manual_seed(0)
+    cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                           "loss": {"pixel": "l1", "shift_weight": 1.0, "shift_samples": 3, "shift_margin": 4}})
+    g = Generator(2, 1, 8)
+    sizes = []
+    g.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    stage = SRGANStage(g, Discriminator(), cfg, torch.device("cpu"))
+    hr = _smooth_image(4, 32, 2)
+    out = stage.train_step(shifted_lr(hr, [(0, 0)] * 4, 2), hr)
+    assert sizes == [7], "4 crops and 3 shifted twins go through G as one batch (one set of BatchNorm statistics)"
+    assert torch.isfinite(out["loss_shift"]) and out["loss_shift"].item() > 0
+    assert out["loss_g"].item() > out["loss_pixel"].item() + out["loss_shift"].item()
+    load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "loss": {"shift_margin": 12}})  # unused without shift_weight
+    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 16}, "shift_margin"), ({"shift_weight": -1}, "loss")):
+        with pytest.raises(ConfigError, match=key):
+            load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": bad})

@@ -81,13 +81,16 @@ class LossConfig:
     lattice_weight: float = 0.0  # penalise a pattern on the x{scale} output lattice (see losses.lattice_loss)
     lattice_window: int = 0  # 0: one pattern over the batch; W: one per W x W output tile (a multiple of the scale)
     block_weight: float = 0.0  # penalise edges that favour block boundaries of the x{scale} lattice (see losses.block_loss)
+    shift_weight: float = 0.0  # SRGAN stage: sub-pixel shift equivariance (see losses.shift_equivariance_loss)
+    shift_samples: int = 0  # how many crops of each batch get a shifted twin; 0: half the batch
+    shift_margin: int = 12  # output pixels left out at each side of the compared region
 
     def validate(self) -> None:
         from ..models.vgg import VGG19_LAYERS
 
         _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
         _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
-        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight) >= 0, "loss", "weights must be >= 0")
+        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight, self.shift_weight) >= 0, "loss", "weights must be >= 0")
         _check(self.pixel_weight > 0 or self.vgg_weight > 0 or self.feature_matching_weight > 0, "loss",
                "needs a content loss: pixel_weight, vgg_weight or feature_matching_weight > 0")
 
@@ -125,6 +128,9 @@ class TrainConfig:
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
         _check(0 <= self.loss.lattice_window <= self.data.crop and self.loss.lattice_window % self.model.scale == 0, "loss.lattice_window",
                f"must be 0 (the whole batch) or a multiple of the scale ({self.model.scale}) up to the crop ({self.data.crop})")
+        _check(0 <= self.loss.shift_samples <= self.data.batch_size, "loss.shift_samples", f"must be 0 (half the batch) up to the batch size ({self.data.batch_size})")
+        _check(self.loss.shift_weight == 0 or 0 <= self.loss.shift_margin and 2 * self.loss.shift_margin + self.model.scale <= self.data.crop, "loss.shift_margin",
+               f"must be >= 0 and leave a region of the {self.data.crop} px crop to compare")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
         _check(self.stage == "srgan" or self.loss.feature_matching_weight == 0, "loss.feature_matching_weight",
                "needs the discriminator: use it in an srgan stage")

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import VGGLoss, adversarial_g_loss, block_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss
+from ..losses import (VGGLoss, adversarial_g_loss, block_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss,
+                      shift_equivariance_loss, shifted_lr)
 from .config import TrainConfig
 
 __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
@@ -66,6 +67,22 @@ class Stage:
         self.grad_clip = cfg.optim.grad_clip
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+        c = cfg.loss
+        self.scale, self.shift_weight, self.shift_samples, self.shift_margin = cfg.model.scale, c.shift_weight, c.shift_samples, c.shift_margin
+
+    def generate(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G(lr) and, with ``shift_weight``, the shift-equivariance loss ``loss_shift``: the first
+        ``shift_samples`` crops get a twin whose HR is moved by a random sub-pixel offset
+        (not a multiple of the scale), generated in the same batch so that BatchNorm sees one batch."""
+        if not self.shift_weight:
+            return self.generator(lr), {}
+        n = self.shift_samples or max(1, len(lr) // 2)
+        shifts = [(dy, dx) for dy, dx in torch.randint(0, self.scale, (n, 2)).tolist()]
+        shifts = [(dy, dx) if dy or dx else (1 + int(torch.randint(0, self.scale - 1, ())), dx) for dy, dx in shifts]
+        twins = shifted_lr(hr[:n], shifts, self.scale).contiguous(memory_format=_memory_format(lr))
+        out = self.generator(torch.cat([lr, twins]))
+        sr = out[: len(lr)]
+        return sr, {"loss_shift": shift_equivariance_loss(sr[:n], out[len(lr) :], shifts, self.shift_margin)}
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -101,6 +118,10 @@ class Stage:
             self.scaler.load_state_dict(state["scaler"])
 
 
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
+
+
 def _unwrap(m: nn.Module) -> nn.Module:
     m = getattr(m, "_orig_mod", m)  # torch.compile
     return getattr(m, "module", m)  # DistributedDataParallel
@@ -122,8 +143,11 @@ class SRResNetStage(Stage):
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
-            sr = self.generator(lr)
-            loss, parts = self.content(sr, hr)
+            sr, parts = self.generate(lr, hr)
+            loss, content = self.content(sr, hr)
+            parts.update(content)
+            if "loss_shift" in parts:
+                loss = loss + self.shift_weight * parts["loss_shift"]
         self._step(loss, self.optimizers["g"], self.generator.parameters())
         self.scaler.update()
         return {"loss_g": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
@@ -181,8 +205,9 @@ class SRGANStage(Stage):
             "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),  # D(G(z))
         }
 
-    def g_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(2) G: minimise content + adversarial_weight * -log D(G(z)); D is frozen for this pass."""
+    def g_step(self, sr: torch.Tensor, hr: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """(2) G: minimise content + adversarial_weight * -log D(G(z)) (+ shift_weight * ``extra``'s
+        ``loss_shift``, from :meth:`generate`); D is frozen for this pass."""
         d = self.discriminator
         d.requires_grad_(False)
         try:
@@ -203,6 +228,9 @@ class SRGANStage(Stage):
                 if self.fm_weight > 0:
                     parts["loss_fm"] = feature_matching_loss(fake_feats, real_feats)
                     content = content + self.fm_weight * parts["loss_fm"]
+                if extra and "loss_shift" in extra:
+                    parts["loss_shift"] = extra["loss_shift"]
+                    content = content + self.shift_weight * parts["loss_shift"]
                 loss_g = content + self.adv_weight * adv
             self._step(loss_g, self.optimizers["g"], self.generator.parameters())
         finally:
@@ -211,8 +239,8 @@ class SRGANStage(Stage):
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
-            sr = self.generator(lr)
+            sr, shift = self.generate(lr, hr)
         out = self.d_step(sr, hr)
-        out.update(self.g_step(sr, hr))
+        out.update(self.g_step(sr, hr, shift))
         self.scaler.update()
         return out
