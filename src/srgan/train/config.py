@@ -81,7 +81,7 @@ class LossConfig:
     lattice_weight: float = 0.0  # penalise a pattern on the x{scale} output lattice (see losses.lattice_loss)
     lattice_window: int = 0  # 0: one pattern over the batch; W: one per W x W output tile (a multiple of the scale)
     block_weight: float = 0.0  # penalise edges that favour block boundaries of the x{scale} lattice (see losses.block_loss)
-    shift_weight: float = 0.0  # SRGAN stage: sub-pixel shift equivariance (see losses.shift_equivariance_loss)
+    shift_weight: float = 0.0  # sub-pixel shift equivariance of G (see losses.shift_equivariance_loss)
     shift_samples: int = 0  # how many crops of each batch get a shifted twin; 0: half the batch
     shift_margin: int = 12  # output pixels left out at each side of the compared region
 

@@ -77,8 +77,10 @@ class Stage:
         if not self.shift_weight:
             return self.generator(lr), {}
         n = self.shift_samples or max(1, len(lr) // 2)
+        # (dy, dx) uniform in [0, scale)^2; a (0, 0) draw becomes (1 + a draw in [0, scale - 1), 0)
+        # (the draws that trained the shipped srgan-x4, kept so that the recipe reproduces it)
         shifts = [(dy, dx) for dy, dx in torch.randint(0, self.scale, (n, 2)).tolist()]
-        shifts = [(dy, dx) if dy or dx else (1 + int(torch.randint(0, self.scale - 1, ())), dx) for dy, dx in shifts]
+        shifts = [(dy, dx) if dy or dx else (1 + int(torch.randint(0, self.scale - 1, ())), 0) for dy, dx in shifts]
         twins = shifted_lr(hr[:n], shifts, self.scale).contiguous(memory_format=_memory_format(lr))
         out = self.generator(torch.cat([lr, twins]))
         sr = out[: len(lr)]
