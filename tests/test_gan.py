@@ -7,7 +7,7 @@ from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
 from srgan.imresize import imresize
 from srgan.train import ConfigError, load_config
-from srgan.train.stages import SRGANStage
+from srgan.train.stages import SRGANStage, SRResNetStage
 
 
 def _cfg(**loss):
@@ -265,6 +265,10 @@ def test_shift_weight_trains_shifted_twins_in_the_same_batch():
     assert sizes == [7], "4 crops and 3 shifted twins go through G as one batch (one set of BatchNorm statistics)"
     assert torch.isfinite(out["loss_shift"]) and out["loss_shift"].item() > 0
     assert out["loss_g"].item() > out["loss_pixel"].item() + out["loss_shift"].item()
+    mse_cfg = load_config(raw={"stage": "srresnet", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                               "loss": {"pixel": "l1", "shift_weight": 2.0, "shift_margin": 4}})
+    mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(shifted_lr(hr, [(0, 0)] * 4, 2), hr)
+    assert mse_out["loss_g"].item() == pytest.approx(mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5), "the SRResNet stage adds it too"
     load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "loss": {"shift_margin": 12}})  # unused without shift_weight
     for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 16}, "shift_margin"), ({"shift_weight": -1}, "loss")):
         with pytest.raises(ConfigError, match=key):

@@ -81,10 +81,19 @@ class Stage:
         # (the draws that trained the shipped srgan-x4, kept so that the recipe reproduces it)
         shifts = [(dy, dx) for dy, dx in torch.randint(0, self.scale, (n, 2)).tolist()]
         shifts = [(dy, dx) if dy or dx else (1 + int(torch.randint(0, self.scale - 1, ())), 0) for dy, dx in shifts]
-        twins = shifted_lr(hr[:n], shifts, self.scale).contiguous(memory_format=_memory_format(lr))
+        channels_last = lr.is_contiguous(memory_format=torch.channels_last) and not lr.is_contiguous()
+        twins = shifted_lr(hr[:n], shifts, self.scale).contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         out = self.generator(torch.cat([lr, twins]))
         sr = out[: len(lr)]
         return sr, {"loss_shift": shift_equivariance_loss(sr[:n], out[len(lr) :], shifts, self.shift_margin)}
+
+    def add_shift(self, loss: torch.Tensor, parts: dict[str, torch.Tensor], shift: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``loss`` plus ``shift_weight`` times the ``loss_shift`` that :meth:`generate` returned (if any),
+        which is also logged in ``parts``."""
+        if not shift:
+            return loss
+        parts.update(shift)
+        return loss + self.shift_weight * shift["loss_shift"]
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -120,10 +129,6 @@ class Stage:
             self.scaler.load_state_dict(state["scaler"])
 
 
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
-
-
 def _unwrap(m: nn.Module) -> nn.Module:
     m = getattr(m, "_orig_mod", m)  # torch.compile
     return getattr(m, "module", m)  # DistributedDataParallel
@@ -145,11 +150,9 @@ class SRResNetStage(Stage):
 
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
-            sr, parts = self.generate(lr, hr)
-            loss, content = self.content(sr, hr)
-            parts.update(content)
-            if "loss_shift" in parts:
-                loss = loss + self.shift_weight * parts["loss_shift"]
+            sr, shift = self.generate(lr, hr)
+            loss, parts = self.content(sr, hr)
+            loss = self.add_shift(loss, parts, shift)
         self._step(loss, self.optimizers["g"], self.generator.parameters())
         self.scaler.update()
         return {"loss_g": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
@@ -207,9 +210,9 @@ class SRGANStage(Stage):
             "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),  # D(G(z))
         }
 
-    def g_step(self, sr: torch.Tensor, hr: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """(2) G: minimise content + adversarial_weight * -log D(G(z)) (+ shift_weight * ``extra``'s
-        ``loss_shift``, from :meth:`generate`); D is frozen for this pass."""
+    def g_step(self, sr: torch.Tensor, hr: torch.Tensor, shift: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """(2) G: minimise content + adversarial_weight * -log D(G(z)) (+ the shift term that
+        :meth:`generate` returned with ``sr``); D is frozen for this pass."""
         d = self.discriminator
         d.requires_grad_(False)
         try:
@@ -230,9 +233,7 @@ class SRGANStage(Stage):
                 if self.fm_weight > 0:
                     parts["loss_fm"] = feature_matching_loss(fake_feats, real_feats)
                     content = content + self.fm_weight * parts["loss_fm"]
-                if extra and "loss_shift" in extra:
-                    parts["loss_shift"] = extra["loss_shift"]
-                    content = content + self.shift_weight * parts["loss_shift"]
+                content = self.add_shift(content, parts, shift or {})
                 loss_g = content + self.adv_weight * adv
             self._step(loss_g, self.optimizers["g"], self.generator.parameters())
         finally:
