@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from srgan.losses import (VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights,
-                          shift_equivariance_loss, shifted_lr)
+                          shift_equivariance_loss, window_lr)
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
 from srgan.imresize import imresize
@@ -221,55 +222,64 @@ def _smooth_image(n: int, size: int, seed: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(torch.rand(n, 3, size // 8, size // 8, generator=rng), size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def test_shifted_lr_is_the_training_lr_of_the_moved_crop():
-    hr = (_smooth_image(1, 96, 0)[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+def test_window_lr_is_the_training_lr_of_a_real_window():
+    hr = (_smooth_image(1, 100, 0)[0].permute(1, 2, 0).numpy() * 255).round().astype("uint8")
     t = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
-    lr = shifted_lr(t.repeat(2, 1, 1, 1), [(0, 0), (4, 8)], 4)
-    assert lr.shape == (2, 3, 24, 24)
-    as_trained = torch.from_numpy(imresize(hr, 0.25)).permute(2, 0, 1).float() / 255  # the dataset's uint8 LR
-    assert (lr[0] - as_trained).abs().max().item() <= 1.01 / 255, "MATLAB bicubic, within one 8-bit level"
-    # a move by whole LR pixels is the LR moved by one row and two columns (away from the replicated edge)
-    assert (lr[1, :, 2:20, 2:18] - as_trained[:, 3:21, 4:20]).abs().max().item() <= 1.01 / 255
-    with pytest.raises(ValueError, match="shifts for a batch"):
-        shifted_lr(t, [(1, 1), (2, 2)], 4)
+    lr = window_lr(t.repeat(3, 1, 1, 1), [(0, 0), (4, 4), (1, 3)], 4)
+    assert lr.shape == (3, 3, 24, 24)
+    for i, (dy, dx) in enumerate([(0, 0), (4, 4), (1, 3)]):
+        as_trained = torch.from_numpy(imresize(np.ascontiguousarray(hr[dy : dy + 96, dx : dx + 96]), 0.25)).permute(2, 0, 1).float() / 255
+        # within two 8-bit levels: the dataset rounds after each 1-D pass, as MATLAB does; window_lr once
+        assert (lr[i] - as_trained).abs().max().item() <= 2.01 / 255, "the dataset's uint8 MATLAB bicubic of that window"
+    # a window one LR pixel further is the LR moved by one pixel, away from the imresize border
+    assert (lr[1, :, 2:21, 2:21] - lr[0, :, 3:22, 3:22]).abs().max().item() <= 1.01 / 255
+    with pytest.raises(ValueError, match="offsets for a batch"):
+        window_lr(t, [(1, 1), (2, 2)], 4)
+    with pytest.raises(ValueError, match="must lie in"):
+        window_lr(t, [(5, 0)], 4)
 
 
 def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern():
-    hr = _smooth_image(4, 64, 1)
+    big = _smooth_image(4, 68, 1)
     shifts = [(1, 2), (3, 0), (2, 2), (0, 1)]
-    def move(x, shifts):
-        return torch.stack([torch.nn.functional.pad(x[i : i + 1, :, dy:, dx:], (0, dx, 0, dy), mode="replicate")[0] for i, (dy, dx) in enumerate(shifts)])
+    def window(x, offsets):
+        return torch.stack([x[i, :, dy : dy + 64, dx : dx + 64] for i, (dy, dx) in enumerate(offsets)])
 
-    moved = move(hr, shifts)
-    assert shift_equivariance_loss(hr, moved, shifts, margin=4).item() < 1e-7, "output that follows the content costs nothing"
+    hr, moved = window(big, [(0, 0)] * 4), window(big, shifts)
+    assert shift_equivariance_loss(hr, moved, shifts).item() < 1e-7, "output that follows the content costs nothing, borders included"
     ladder = torch.zeros(4, 4)
     ladder[:, 0] = 0.04  # one column in four brighter, tied to the output lattice like a PixelShuffle grid
     tied = ladder.repeat(16, 16)
-    loss = shift_equivariance_loss(hr + tied, moved + tied, shifts, margin=4).item()
+    loss = shift_equivariance_loss(hr + tied, moved + tied, shifts).item()
     assert abs(loss - 0.04 * 2 * 3 / 16) < 2e-3, "columns 1 px apart differ at 2 of 4 columns, for the 3 shifts with dx != 0"
-    assert shift_equivariance_loss(hr + tied, move(hr, [(4, 0)] * 4) + tied, [(4, 0)] * 4, margin=4).item() < 1e-7, "a whole LR pixel keeps the lattice"
+    assert shift_equivariance_loss(hr + tied, window(big, [(4, 0)] * 4) + tied, [(4, 0)] * 4).item() < 1e-7, "a whole LR pixel keeps the lattice"
+    edge = hr.clone()
+    edge[:, :, :, -4:] += 0.04  # a band at the right border of the unmoved output
+    assert abs(shift_equivariance_loss(edge, moved, shifts).item() - 0.04 * 4 / 62) < 1e-3, "the border is compared too"
+    assert shift_equivariance_loss(edge, moved, shifts, margin=4).item() < 1e-7, "unless a margin leaves it out"
     with pytest.raises(ValueError, match="leaves nothing"):
         shift_equivariance_loss(hr, moved, shifts, margin=31)
 
 
-def test_shift_weight_trains_shifted_twins_in_the_same_batch():
+def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     torch.manual_seed(0)
     cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                           "loss": {"pixel": "l1", "shift_weight": 1.0, "shift_samples": 3, "shift_margin": 4}})
+                           "loss": {"pixel": "l1", "shift_weight": 1.0, "shift_samples": 3}})
     g = Generator(2, 1, 8)
-    sizes = []
-    g.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    shapes = []
+    g.register_forward_hook(lambda m, i, o: shapes.append(tuple(i[0].shape)))
     stage = SRGANStage(g, Discriminator(), cfg, torch.device("cpu"))
     hr = _smooth_image(4, 32, 2)
-    out = stage.train_step(shifted_lr(hr, [(0, 0)] * 4, 2), hr)
-    assert sizes == [7], "4 crops and 3 shifted twins go through G as one batch (one set of BatchNorm statistics)"
+    lr = torch.from_numpy(np.stack([imresize(x, 0.5) for x in (hr.permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8")])).permute(0, 3, 1, 2).float() / 255
+    out = stage.train_step(lr, hr)
+    assert shapes == [(4, 3, 16, 16), (6, 3, 15, 15)], "the crops, then 3 unmoved and 3 moved windows in one batch (one set of BatchNorm statistics)"
     assert torch.isfinite(out["loss_shift"]) and out["loss_shift"].item() > 0
     assert out["loss_g"].item() > out["loss_pixel"].item() + out["loss_shift"].item()
     mse_cfg = load_config(raw={"stage": "srresnet", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                               "loss": {"pixel": "l1", "shift_weight": 2.0, "shift_margin": 4}})
-    mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(shifted_lr(hr, [(0, 0)] * 4, 2), hr)
+                               "loss": {"pixel": "l1", "shift_weight": 2.0}})
+    mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(lr, hr)
     assert mse_out["loss_g"].item() == pytest.approx(mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5), "the SRResNet stage adds it too"
     load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "loss": {"shift_margin": 12}})  # unused without shift_weight
-    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 16}, "shift_margin"), ({"shift_weight": -1}, "loss")):
+    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 15}, "shift_margin"), ({"shift_weight": -1}, "loss")):
         with pytest.raises(ConfigError, match=key):
             load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": bad})

@@ -16,7 +16,7 @@ from torch import nn
 from .imresize import resize_weights
 from .models.vgg import VGG19Features
 
-__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "shifted_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
+__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "window_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -159,36 +159,47 @@ def block_loss(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
     return (block_profile(sr.float(), period) - block_profile(hr.float(), period)).pow(2).mean().add(1e-12).sqrt()
 
 
-def shifted_lr(hr: torch.Tensor, shifts: list[tuple[int, int]], scale: int) -> torch.Tensor:
-    """MATLAB-bicubic LR of each HR crop moved by ``shifts[i] = (dy, dx)`` HR pixels
-    (``hr[i, :, dy:, dx:]``, edge-replicated back to full size), on the 8-bit grid like the
-    training LR. Returns (len(shifts), C, H / scale, W / scale)."""
+def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> torch.Tensor:
+    """MATLAB-bicubic LR of the (H - scale) x (W - scale) window of ``hr[i]`` that starts at
+    ``offsets[i] = (dy, dx)`` (each in ``[0, scale]``), on the 8-bit grid like the training LR.
+    Every window is real content: no padded or replicated edge. Returns
+    (len(offsets), C, H / scale - 1, W / scale - 1)."""
     n, _, h, w = hr.shape
-    if len(shifts) > n:
-        raise ValueError(f"{len(shifts)} shifts for a batch of {n}")
-    moved = torch.cat([F.pad(hr[i : i + 1, :, dy:, dx:].float(), (0, dx, 0, dy), mode="replicate") for i, (dy, dx) in enumerate(shifts)])
-    wy = torch.as_tensor(resize_weights(h, h // scale, 1 / scale), dtype=moved.dtype, device=hr.device)
-    wx = torch.as_tensor(resize_weights(w, w // scale, 1 / scale), dtype=moved.dtype, device=hr.device)
-    lr = torch.einsum("oh,nchw,pw->ncop", wy, moved, wx)
+    if len(offsets) > n:
+        raise ValueError(f"{len(offsets)} offsets for a batch of {n}")
+    if any(not (0 <= d <= scale) for o in offsets for d in o):
+        raise ValueError(f"offsets must lie in [0, {scale}]: {offsets}")
+    h, w = h - scale, w - scale
+    windows = torch.stack([hr[i, :, dy : dy + h, dx : dx + w].float() for i, (dy, dx) in enumerate(offsets)])
+    wy = torch.as_tensor(resize_weights(h, h // scale, 1 / scale), dtype=windows.dtype, device=hr.device)
+    wx = torch.as_tensor(resize_weights(w, w // scale, 1 / scale), dtype=windows.dtype, device=hr.device)
+    lr = torch.einsum("oh,nchw,pw->ncop", wy, windows, wx)
     return lr.mul(255).round().div(255).clamp(0, 1).to(hr.dtype)
 
 
-def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int) -> torch.Tensor:
-    """Mean L1 distance between ``G(LR of x moved by s)`` and ``G(LR of x)`` moved by s.
+def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int = 0) -> torch.Tensor:
+    """Mean L1 distance between ``G(LR of x moved by s)`` and ``G(LR of x)`` moved by s, over
+    their whole overlap.
 
     A shift that is not a multiple of the scale moves the image against the output lattice, so
     anything the generator ties to that lattice (a dotted ladder along an edge, texture drawn on
     block boundaries) lands elsewhere in the two outputs, while detail that follows the content
     moves with it (translation equivariance, the EQ-T of Karras et al. 2021, "Alias-Free GAN").
-    ``sr_shifted[i]`` is G of :func:`shifted_lr` with ``shifts[i]``; ``margin`` output pixels at
-    each side are left out (the replicated edge and the image borders).
+    ``sr[i]`` and ``sr_shifted[i]`` are G of :func:`window_lr` at offsets (0, 0) and ``shifts[i]``.
+    The overlap includes the image borders: a band left out there is where G learns to put the
+    lattice patterns that the loss removes elsewhere. ``margin`` output pixels at each side can
+    still be left out.
     """
     h, w = sr_shifted.shape[-2:]
-    size_y, size_x = h - 2 * margin - max(dy for dy, _ in shifts), w - 2 * margin - max(dx for _, dx in shifts)
-    if size_y < 1 or size_x < 1:
-        raise ValueError(f"margin {margin} leaves nothing of a {h}x{w} output")
-    moved = torch.stack([sr[i, :, dy + margin : dy + margin + size_y, dx + margin : dx + margin + size_x] for i, (dy, dx) in enumerate(shifts)])
-    return F.l1_loss(moved.float(), sr_shifted[:, :, margin : margin + size_y, margin : margin + size_x].float())
+    total, count = sr.new_zeros((), dtype=torch.float32), 0
+    for i, (dy, dx) in enumerate(shifts):
+        size_y, size_x = h - 2 * margin - dy, w - 2 * margin - dx
+        if size_y < 1 or size_x < 1:
+            raise ValueError(f"margin {margin} leaves nothing of a {h}x{w} output")
+        a = sr[i, :, dy + margin : dy + margin + size_y, dx + margin : dx + margin + size_x].float()
+        b = sr_shifted[i, :, margin : margin + size_y, margin : margin + size_x].float()
+        total, count = total + (a - b).abs().sum(), count + a.numel()
+    return total / count
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -82,8 +82,8 @@ class LossConfig:
     lattice_window: int = 0  # 0: one pattern over the batch; W: one per W x W output tile (a multiple of the scale)
     block_weight: float = 0.0  # penalise edges that favour block boundaries of the x{scale} lattice (see losses.block_loss)
     shift_weight: float = 0.0  # sub-pixel shift equivariance of G (see losses.shift_equivariance_loss)
-    shift_samples: int = 0  # how many crops of each batch get a shifted twin; 0: half the batch
-    shift_margin: int = 12  # output pixels left out at each side of the compared region
+    shift_samples: int = 0  # how many crops of each batch give a pair of windows (unmoved, moved); 0: half the batch
+    shift_margin: int = 0  # output pixels left out at each side of the compared region (0: borders included)
 
     def validate(self) -> None:
         from ..models.vgg import VGG19_LAYERS
@@ -129,7 +129,7 @@ class TrainConfig:
         _check(0 <= self.loss.lattice_window <= self.data.crop and self.loss.lattice_window % self.model.scale == 0, "loss.lattice_window",
                f"must be 0 (the whole batch) or a multiple of the scale ({self.model.scale}) up to the crop ({self.data.crop})")
         _check(0 <= self.loss.shift_samples <= self.data.batch_size, "loss.shift_samples", f"must be 0 (half the batch) up to the batch size ({self.data.batch_size})")
-        _check(self.loss.shift_weight == 0 or 0 <= self.loss.shift_margin and 2 * self.loss.shift_margin + self.model.scale <= self.data.crop, "loss.shift_margin",
+        _check(self.loss.shift_weight == 0 or 0 <= self.loss.shift_margin and 2 * (self.loss.shift_margin + self.model.scale) <= self.data.crop, "loss.shift_margin",
                f"must be >= 0 and leave a region of the {self.data.crop} px crop to compare")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
         _check(self.stage == "srgan" or self.loss.feature_matching_weight == 0, "loss.feature_matching_weight",

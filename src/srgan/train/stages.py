@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..losses import (VGGLoss, adversarial_g_loss, block_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss,
-                      shift_equivariance_loss, shifted_lr)
+                      shift_equivariance_loss, window_lr)
 from .config import TrainConfig
 
 __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
@@ -71,21 +71,23 @@ class Stage:
         self.scale, self.shift_weight, self.shift_samples, self.shift_margin = cfg.model.scale, c.shift_weight, c.shift_samples, c.shift_margin
 
     def generate(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G(lr) and, with ``shift_weight``, the shift-equivariance loss ``loss_shift``: the first
-        ``shift_samples`` crops get a twin whose HR is moved by a random sub-pixel offset
-        (not a multiple of the scale), generated in the same batch so that BatchNorm sees one batch."""
+        """G(lr) and, with ``shift_weight``, the shift-equivariance loss ``loss_shift``.
+
+        For the first ``shift_samples`` crops, two windows of the HR crop, one scale smaller, are
+        taken: one at (0, 0) and one moved by a random sub-pixel offset (not a multiple of the
+        scale). Their LRs go through G together in a second call, so that BatchNorm sees one batch
+        for both, and the loss compares the outputs over their whole overlap, borders included."""
+        sr = self.generator(lr)
         if not self.shift_weight:
-            return self.generator(lr), {}
+            return sr, {}
         n = self.shift_samples or max(1, len(lr) // 2)
-        # (dy, dx) uniform in [0, scale)^2; a (0, 0) draw becomes (1 + a draw in [0, scale - 1), 0)
-        # (the draws that trained the shipped srgan-x4, kept so that the recipe reproduces it)
-        shifts = [(dy, dx) for dy, dx in torch.randint(0, self.scale, (n, 2)).tolist()]
-        shifts = [(dy, dx) if dy or dx else (1 + int(torch.randint(0, self.scale - 1, ())), 0) for dy, dx in shifts]
-        channels_last = lr.is_contiguous(memory_format=torch.channels_last) and not lr.is_contiguous()
-        twins = shifted_lr(hr[:n], shifts, self.scale).contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        out = self.generator(torch.cat([lr, twins]))
-        sr = out[: len(lr)]
-        return sr, {"loss_shift": shift_equivariance_loss(sr[:n], out[len(lr) :], shifts, self.shift_margin)}
+        s = self.scale  # one of the s*s - 1 offsets in [0, s)^2 other than (0, 0), uniformly
+        shifts = [(k // s, k % s) for k in torch.randint(1, s * s, (n,)).tolist()]
+        pairs = window_lr(torch.cat([hr[:n], hr[:n]]), [(0, 0)] * n + shifts, s)
+        if lr.is_contiguous(memory_format=torch.channels_last) and not lr.is_contiguous():
+            pairs = pairs.contiguous(memory_format=torch.channels_last)
+        out = self.generator(pairs)
+        return sr, {"loss_shift": shift_equivariance_loss(out[:n], out[n:], shifts, self.shift_margin)}
 
     def add_shift(self, loss: torch.Tensor, parts: dict[str, torch.Tensor], shift: dict[str, torch.Tensor]) -> torch.Tensor:
         """``loss`` plus ``shift_weight`` times the ``loss_shift`` that :meth:`generate` returned (if any),
