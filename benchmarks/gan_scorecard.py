@@ -12,8 +12,9 @@ For choosing among SRGAN-stage runs (docs/training.md). Per model, x4:
                amplitude in luma levels (benchmarks/artifacts.py)
   block        Set14 mean and worst of the edge-strength profile by sub-pixel phase against HR's
                (srgan.losses.block_loss x100; 0 = as even as HR)
-  shift EQ     Set14 mean and worst translation equivariance under sub-pixel shifts, PSNR in dB
-               (benchmarks/artifacts.py shift_consistency; low = a pattern tied to the output lattice)
+  shift EQ     Set14 mean and worst translation equivariance under sub-pixel shifts, PSNR in dB,
+               and its mean over the 16 px band along the image borders (benchmarks/artifacts.py
+               shift_consistency; low = a pattern tied to the output lattice)
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from srgan.niqe import load_pristine, niqe_image  # noqa: E402
 def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for set_name in ("Set5", "Set14"):
-        psnr, sharp, nq, colour, grid, level, blk, eq = [], [], [], [], [], [], [], []
+        psnr, sharp, nq, colour, grid, level, blk, eq, eq_border = [], [], [], [], [], [], [], [], []
         for _, lr, hr in PairedImages(bench / set_name / "x4", 4):
             sr = model.upscale(lr)
             psnr.append(evaluate_pair(sr, hr, 4)["psnr"])
@@ -46,12 +47,15 @@ def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
             if set_name == "Set14":
                 for acc, v in zip((colour, grid, level, blk), measures(sr, hr)):
                     acc.append(v)
-                eq.append(shift_consistency(model.upscale, hr))
+                whole, border = shift_consistency(model.upscale, hr)
+                eq.append(whole)
+                eq_border.append(border)
         out[f"{set_name} PSNR"], out[f"{set_name} sharpness"] = float(np.mean(psnr)), float(np.mean(sharp))
         if nq:
             out[f"{set_name} NIQE"] = float(np.mean(nq))
     out.update({"colour worst": max(colour), "grid worst (x HR)": max(grid), "grid level worst": max(level),
-                "block mean": float(np.mean(blk)), "block worst": max(blk), "shift EQ mean (dB)": float(np.mean(eq)), "shift EQ worst (dB)": min(eq)})
+                "block mean": float(np.mean(blk)), "block worst": max(blk), "shift EQ mean (dB)": float(np.mean(eq)), "shift EQ worst (dB)": min(eq),
+                "shift EQ border (dB)": float(np.mean(eq_border))})
     return out
 
 

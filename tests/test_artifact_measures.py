@@ -39,6 +39,14 @@ def test_shift_consistency_is_high_for_bicubic_and_low_for_a_lattice_tied_upscal
     ladder = np.zeros((4, 4, 1))
     ladder[:, 0] = 16.0  # RMS difference 16 * 219 / 255 / sqrt(2) levels: about 28 dB
     laddered = lambda lr: np.clip(bicubic(lr) + np.tile(ladder, (lr.shape[0], lr.shape[1], 1)), 0, 255).astype(np.uint8)  # noqa: E731
-    eq_bicubic, eq_nearest, eq_ladder = (shift_consistency(f, hr) for f in (bicubic, nearest, laddered))
-    assert eq_bicubic > 40, eq_bicubic
+    (eq_bicubic, border_bicubic), (eq_nearest, _), (eq_ladder, _) = (shift_consistency(f, hr) for f in (bicubic, nearest, laddered))
+    assert eq_bicubic > 40 and border_bicubic > 35, (eq_bicubic, border_bicubic)
     assert eq_nearest < eq_bicubic - 10 and eq_ladder < eq_bicubic - 10, (eq_bicubic, eq_nearest, eq_ladder)
+    def edge_laddered(lr):  # the ladder only within 8 px of the right border
+        out = bicubic(lr).astype(np.float64)
+        out[:, -8:] += np.tile(ladder, (lr.shape[0], 2, 1))
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    big = np.clip(imresize(rng.uniform(0, 255, (24, 32, 3)), output_shape=(192, 256)), 0, 255).astype(np.uint8)
+    (_, border_bicubic), (eq_edge, border_edge) = (shift_consistency(f, big) for f in (bicubic, edge_laddered))
+    assert border_edge < border_bicubic - 5 and border_edge < eq_edge - 2, (border_bicubic, eq_edge, border_edge)
