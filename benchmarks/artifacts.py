@@ -68,32 +68,53 @@ def block(sr: np.ndarray, hr: np.ndarray) -> float:
 SHIFTS = ((1, 1), (2, 2), (0, 3), (2, 1))  # HR pixels (dy, dx); none a multiple of the scale on both axes
 
 
-def shift_consistency(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS,
-                      band: int = 16) -> tuple[float, float]:
-    """Translation equivariance of a model on one image, as PSNRs in dB (Y channel; higher is
-    better): over the whole image, and over the ``band`` output pixels along its edges.
-    ``upscale`` maps a uint8 LR array to a uint8 SR array, as ``SRModel.upscale`` does.
-
-    ``upscale`` of the LR of ``hr`` moved by (dy, dx) HR pixels against the output of the unmoved
-    LR moved by the same amount, averaged over ``shifts`` (EQ-T, Karras et al. 2021). Detail that
-    follows the content scores high; a pattern tied to the x``scale`` output lattice (a dotted
-    ladder along an edge, a mesh of block-boundary strokes) lands elsewhere and scores low. The
-    border band shows such a pattern where a model draws it only near the image's edges."""
+def shift_error(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS) -> np.ndarray:
+    """Per-pixel squared Y difference (8-bit levels) between ``upscale`` of the LR of ``hr`` moved
+    by (dy, dx) HR pixels and the output of the unmoved LR moved by the same amount, averaged over
+    ``shifts``; the map covers the outputs' whole overlap. ``upscale`` maps a uint8 LR array to a
+    uint8 SR array, as ``SRModel.upscale`` does."""
     hr = _rgb(hr)
     sy, sx = max(dy for dy, _ in shifts), max(dx for _, dx in shifts)
     h, w = (hr.shape[0] - sy) // scale * scale, (hr.shape[1] - sx) // scale * scale
     base = rgb_to_y(_rgb(upscale(imresize(hr[:h, :w], 1 / scale)))).astype(np.float64)
-    edge = np.ones((h - sy, w - sx), bool)
-    edge[band:-band, band:-band] = False
-    err = np.zeros_like(edge, dtype=np.float64)
+    err = np.zeros((h - sy, w - sx))
     for dy, dx in shifts:
         moved = rgb_to_y(_rgb(upscale(imresize(hr[dy : dy + h, dx : dx + w], 1 / scale))))
         err += (base[dy : h - sy + dy, dx : w - sx + dx] - moved[: h - sy, : w - sx]) ** 2 / len(shifts)
+    return err
 
-    def psnr(mse: float) -> float:
-        return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
-    return psnr(err.mean()), psnr(err[edge].mean())
+def _psnr(mse: float) -> float:
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
+def shift_consistency(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS,
+                      band: int = 16) -> tuple[float, float]:
+    """Translation equivariance of a model on one image (EQ-T, Karras et al. 2021), as PSNRs in
+    dB of :func:`shift_error` (Y channel; higher is better): over the whole image, and over the
+    ``band`` output pixels along its edges.
+
+    Detail that follows the content scores high; a pattern tied to the x``scale`` output lattice
+    (a dotted ladder along an edge, a mesh of block-boundary strokes) lands elsewhere and scores
+    low. The border band shows such a pattern where a model draws it only near the image's edges."""
+    err = shift_error(upscale, hr, scale, shifts)
+    edge = np.ones(err.shape, bool)
+    edge[band:-band, band:-band] = False
+    return _psnr(err.mean()), _psnr(err[edge].mean())
+
+
+def shift_profile(err: np.ndarray, bands: Sequence[int], interior: int = 64) -> dict[str, list[tuple[float, int]]]:
+    """Sums and counts of a :func:`shift_error` map by distance from each edge: for ``side`` in
+    left/right/top/bottom, one (sum, count) per band ``[bands[i], bands[i + 1])`` px from that edge,
+    over pixels at least ``interior`` px from the other three edges."""
+    h, w = err.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = {"left": xx, "right": w - 1 - xx, "top": yy, "bottom": h - 1 - yy}
+    out = {}
+    for side, d in dist.items():
+        others = np.minimum.reduce([v for k, v in dist.items() if k != side])
+        out[side] = [(float(err[sel].sum()), int(sel.sum())) for lo, hi in zip(bands, bands[1:]) for sel in [(d >= lo) & (d < hi) & (others >= interior)]]
+    return out
 
 
 MEASURES = ("colour shift", "checkerboard", "grid level", "block")

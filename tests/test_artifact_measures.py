@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from artifacts import block, colour_shift, grid_level, shift_consistency  # noqa: E402
+from artifacts import block, colour_shift, grid_level, shift_consistency, shift_profile  # noqa: E402
 
 from srgan.imresize import imresize  # noqa: E402
 
@@ -50,3 +50,12 @@ def test_shift_consistency_is_high_for_bicubic_and_low_for_a_lattice_tied_upscal
     big = np.clip(imresize(rng.uniform(0, 255, (24, 32, 3)), output_shape=(192, 256)), 0, 255).astype(np.uint8)
     (_, border_bicubic), (eq_edge, border_edge) = (shift_consistency(f, big) for f in (bicubic, edge_laddered))
     assert border_edge < border_bicubic - 5 and border_edge < eq_edge - 2, (border_bicubic, eq_edge, border_edge)
+
+
+def test_shift_profile_pools_the_error_by_distance_from_each_edge():
+    err = np.zeros((200, 300))
+    err[:, -5:] = 4.0  # a band along the right edge
+    prof = shift_profile(err, (0, 4, 8, 64), interior=64)
+    assert [c for _, c in prof["right"]] == [4 * 72, 4 * 72, 56 * 72], "200 - 2 x 64 rows, at least 64 px from the other edges"
+    assert prof["right"][0][0] == 4.0 * 4 * 72 and prof["right"][1][0] == 4.0 * 72 and prof["right"][2][0] == 0
+    assert all(s == 0 for side in ("left", "top", "bottom") for s, _ in prof[side]), "the band is more than 64 px from every other edge's bands"
