@@ -177,9 +177,9 @@ def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> t
     return lr.mul(255).round().div(255).clamp(0, 1).to(hr.dtype)
 
 
-def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int = 0) -> torch.Tensor:
-    """Mean L1 distance between ``G(LR of x moved by s)`` and ``G(LR of x)`` moved by s, over
-    their whole overlap.
+def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int = 0, norm: str = "l1") -> torch.Tensor:
+    """Mean L1 (or squared, ``norm="mse"``) distance between ``G(LR of x moved by s)`` and
+    ``G(LR of x)`` moved by s, over their whole overlap.
 
     A shift that is not a multiple of the scale moves the image against the output lattice, so
     anything the generator ties to that lattice (a dotted ladder along an edge, texture drawn on
@@ -188,8 +188,11 @@ def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: 
     ``sr[i]`` and ``sr_shifted[i]`` are G of :func:`window_lr` at offsets (0, 0) and ``shifts[i]``.
     The overlap includes the image borders: a band left out there is where G learns to put the
     lattice patterns that the loss removes elsewhere. ``margin`` output pixels at each side can
-    still be left out.
+    still be left out. The squared distance weighs a high-contrast pattern (a ladder along a dark
+    edge) more, against small differences in invented texture, than L1 does.
     """
+    if norm not in ("l1", "mse"):
+        raise ValueError(f"norm must be l1 or mse, not {norm!r}")
     h, w = sr_shifted.shape[-2:]
     total, count = sr.new_zeros((), dtype=torch.float32), 0
     for i, (dy, dx) in enumerate(shifts):
@@ -198,7 +201,8 @@ def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: 
             raise ValueError(f"margin {margin} leaves nothing of a {h}x{w} output")
         a = sr[i, :, dy + margin : dy + margin + size_y, dx + margin : dx + margin + size_x].float()
         b = sr_shifted[i, :, margin : margin + size_y, margin : margin + size_x].float()
-        total, count = total + (a - b).abs().sum(), count + a.numel()
+        d = (a - b).abs() if norm == "l1" else (a - b).square()
+        total, count = total + d.sum(), count + a.numel()
     return total / count
 
 

@@ -68,7 +68,7 @@ class Stage:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
         c = cfg.loss
-        self.scale, self.shift_weight, self.shift_samples, self.shift_margin = cfg.model.scale, c.shift_weight, c.shift_samples, c.shift_margin
+        self.scale, self.shift_weight, self.shift_samples, self.shift_margin, self.shift_norm = cfg.model.scale, c.shift_weight, c.shift_samples, c.shift_margin, c.shift_norm
 
     def generate(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G(lr) and, with ``shift_weight``, the shift-equivariance loss ``loss_shift``.
@@ -87,7 +87,7 @@ class Stage:
         if lr.is_contiguous(memory_format=torch.channels_last) and not lr.is_contiguous():
             pairs = pairs.contiguous(memory_format=torch.channels_last)
         out = self.generator(pairs)
-        return sr, {"loss_shift": shift_equivariance_loss(out[:n], out[n:], shifts, self.shift_margin)}
+        return sr, {"loss_shift": shift_equivariance_loss(out[:n], out[n:], shifts, self.shift_margin, self.shift_norm)}
 
     def add_shift(self, loss: torch.Tensor, parts: dict[str, torch.Tensor], shift: dict[str, torch.Tensor]) -> torch.Tensor:
         """``loss`` plus ``shift_weight`` times the ``loss_shift`` that :meth:`generate` returned (if any),
