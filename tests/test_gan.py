@@ -259,6 +259,10 @@ def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern(
     assert shift_equivariance_loss(edge, moved, shifts, margin=4).item() < 1e-7, "unless a margin leaves it out"
     with pytest.raises(ValueError, match="leaves nothing"):
         shift_equivariance_loss(hr, moved, shifts, margin=31)
+    sq = shift_equivariance_loss(hr + tied, moved + tied, shifts, norm="mse").item()
+    assert abs(sq - 0.04**2 * 2 * 3 / 16) < 1e-4, "squared: the same columns, each costing 0.04^2"
+    with pytest.raises(ValueError, match="norm must be"):
+        shift_equivariance_loss(hr, moved, shifts, norm="l2")
 
 
 def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
@@ -280,6 +284,6 @@ def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(lr, hr)
     assert mse_out["loss_g"].item() == pytest.approx(mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5), "the SRResNet stage adds it too"
     load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "loss": {"shift_margin": 12}})  # unused without shift_weight
-    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 15}, "shift_margin"), ({"shift_weight": -1}, "loss")):
+    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 15}, "shift_margin"), ({"shift_weight": -1}, "loss"), ({"shift_norm": "l2"}, "shift_norm")):
         with pytest.raises(ConfigError, match=key):
             load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": bad})
