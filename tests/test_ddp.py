@@ -41,6 +41,10 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss):
     # every checkpoint save all-gathers parameter checksums and raises if the ranks differ: exit 0 proves sync
     ddp_state, _ = load_latest_checkpoint(tmp_path / "ddp" / "checkpoints")
     assert ddp_state["step"] == 4
+    if loss:  # each rank pairs its own crops with its own shifts: in sync, but not the single-process run
+        rows = list(csv.DictReader((tmp_path / "ddp" / "metrics.csv").open()))
+        assert len(rows) == 4 and all(0 < float(r["loss_shift"]) < 1 for r in rows)
+        return
 
     Trainer(load_config(_cfg(tmp_path, "single", stage, loss))).fit(progress=False)
     single_state, _ = load_latest_checkpoint(tmp_path / "single" / "checkpoints")
