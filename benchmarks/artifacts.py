@@ -125,12 +125,17 @@ def measures(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float, float, float
     return colour_shift(sr, hr), periodic_power(sr) / periodic_power(hr), grid_level(sr), block(sr, hr)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def set_and_models_args(doc: str | None) -> argparse.Namespace:
+    """``--bench DIR --model NAME [--model NAME ...] [--set Set14]``, the arguments of the Set14 artefact scripts."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", required=True)
     ap.add_argument("--model", action="append", required=True)
     ap.add_argument("--set", default="Set14")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = set_and_models_args(__doc__)
     models = {n: from_pretrained(n, device="cpu") for n in args.model}
     methods = ["bicubic", *models]
     cols = MEASURES

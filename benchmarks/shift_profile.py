@@ -9,14 +9,13 @@ draws a lattice-tied pattern only near the borders shows a dip in the first band
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from artifacts import shift_error, shift_profile  # noqa: E402
+from artifacts import set_and_models_args, shift_error, shift_profile  # noqa: E402
 
 from srgan.api import from_pretrained  # noqa: E402
 from srgan.data import PairedImages  # noqa: E402
@@ -25,11 +24,7 @@ BANDS = (0, 4, 8, 12, 16, 24, 32, 64)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", required=True)
-    ap.add_argument("--model", action="append", required=True)
-    ap.add_argument("--set", default="Set14")
-    args = ap.parse_args()
+    args = set_and_models_args(__doc__)
     heads = [f"{lo}-{hi} px" for lo, hi in zip(BANDS, BANDS[1:])]
     print("| model | edge | " + " | ".join(heads) + " |")
     print("|---|---|" + "---:|" * len(heads))
