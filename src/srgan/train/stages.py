@@ -67,8 +67,8 @@ class Stage:
         self.grad_clip = cfg.optim.grad_clip
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-        c = cfg.loss
-        self.scale, self.shift_weight, self.shift_samples, self.shift_margin, self.shift_norm = cfg.model.scale, c.shift_weight, c.shift_samples, c.shift_margin, c.shift_norm
+        self.scale, self.loss_cfg = cfg.model.scale, cfg.loss  # its shift_* settings
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
     def generate(self, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G(lr) and, with ``shift_weight``, the shift-equivariance loss ``loss_shift``.
@@ -78,16 +78,14 @@ class Stage:
         scale). Their LRs go through G together in a second call, so that BatchNorm sees one batch
         for both, and the loss compares the outputs over their whole overlap, borders included."""
         sr = self.generator(lr)
-        if not self.shift_weight:
+        if not self.loss_cfg.shift_weight:
             return sr, {}
-        n = self.shift_samples or max(1, len(lr) // 2)
+        n = self.loss_cfg.shift_samples or max(1, len(lr) // 2)
         s = self.scale  # one of the s*s - 1 offsets in [0, s)^2 other than (0, 0), uniformly
         shifts = [(k // s, k % s) for k in torch.randint(1, s * s, (n,)).tolist()]
         pairs = window_lr(torch.cat([hr[:n], hr[:n]]), [(0, 0)] * n + shifts, s)
-        if lr.is_contiguous(memory_format=torch.channels_last) and not lr.is_contiguous():
-            pairs = pairs.contiguous(memory_format=torch.channels_last)
-        out = self.generator(pairs)
-        return sr, {"loss_shift": shift_equivariance_loss(out[:n], out[n:], shifts, self.shift_margin, self.shift_norm)}
+        out = self.generator(pairs.contiguous(memory_format=self.memory_format))
+        return sr, {"loss_shift": shift_equivariance_loss(out[:n], out[n:], shifts, self.loss_cfg.shift_margin, self.loss_cfg.shift_norm)}
 
     def add_shift(self, loss: torch.Tensor, parts: dict[str, torch.Tensor], shift: dict[str, torch.Tensor]) -> torch.Tensor:
         """``loss`` plus ``shift_weight`` times the ``loss_shift`` that :meth:`generate` returned (if any),
@@ -95,7 +93,7 @@ class Stage:
         if not shift:
             return loss
         parts.update(shift)
-        return loss + self.shift_weight * shift["loss_shift"]
+        return loss + self.loss_cfg.shift_weight * shift["loss_shift"]
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
