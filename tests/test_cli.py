@@ -95,6 +95,8 @@ def test_loss_summary_names_every_weighted_term():
     assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block + 0.1 x shift equivariance + 0.003 x adversarial"
     gan["loss"]["shift_norm"] = "mse"
     assert _loss_summary(gan).endswith("0.1 x shift equivariance (squared) + 0.003 x adversarial")
+    gan["loss"]["chroma_weight"] = 4.0
+    assert _loss_summary(gan).endswith("0.5 x block + 4 x chroma (Cb, Cr) + 0.1 x shift equivariance (squared) + 0.003 x adversarial")
     paper = {"stage": "srgan", "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3}}
     assert _loss_summary(paper) == "1 x VGG19 relu5_4 + 0.001 x adversarial"
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.losses import (VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights,
+from srgan.losses import (VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, chroma_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights,
                           shift_equivariance_loss, window_lr)
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
@@ -287,3 +287,21 @@ def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 15}, "shift_margin"), ({"shift_weight": -1}, "loss"), ({"shift_norm": "l2"}, "shift_norm")):
         with pytest.raises(ConfigError, match=key):
             load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": bad})
+
+
+def test_chroma_loss_ignores_grey_changes_and_weighs_colour_in_the_content_loss():
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 16, 16)
+    assert chroma_loss(hr + 0.1, hr).item() < 1e-6, "a grey (R = G = B) change keeps Cb and Cr"
+    blue = hr.clone()
+    blue[:, 2] += 0.1  # Cb moves by 0.5 * 0.1, Cr by -0.081312 * 0.1
+    assert chroma_loss(blue, hr).item() == pytest.approx((0.05 + 0.0081312) / 2, rel=1e-4)
+    with pytest.raises(ValueError, match="RGB"):
+        chroma_loss(hr[:, :1], hr[:, :1])
+    cfg = load_config(raw={"stage": "srresnet", "data": {"train": ["x"], "crop": 16, "batch_size": 2}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                           "loss": {"pixel": "l1", "chroma_weight": 3.0}})
+    out = SRResNetStage(Generator(2, 1, 8), cfg, torch.device("cpu")).train_step(torch.rand(2, 3, 8, 8), hr)
+    assert out["loss_chroma"].item() > 0
+    assert out["loss_g"].item() == pytest.approx(out["loss_pixel"].item() + 3.0 * out["loss_chroma"].item(), rel=1e-5)
+    with pytest.raises(ConfigError, match="loss"):
+        load_config(raw={"stage": "srresnet", "data": {"train": ["x"]}, "loss": {"chroma_weight": -1}})

@@ -244,7 +244,7 @@ def _loss_summary(recipe: dict) -> str:
     loss = recipe.get("loss", {})
     terms = [(loss.get("pixel_weight", 1.0), f"{loss.get('pixel', 'mse').upper()} pixel"), (loss.get("vgg_weight", 0.0), f"VGG19 {loss.get('vgg_layer', '')}"),
              (loss.get("feature_matching_weight", 0.0), "D feature matching"), (loss.get("lattice_weight", 0.0), f"lattice ({loss['lattice_window']} px tiles)" if loss.get("lattice_window") else "lattice"),
-             (loss.get("block_weight", 0.0), "block"), (loss.get("shift_weight", 0.0), "shift equivariance" + (" (squared)" if loss.get("shift_norm") == "mse" else ""))]
+             (loss.get("block_weight", 0.0), "block"), (loss.get("chroma_weight", 0.0), "chroma (Cb, Cr)"), (loss.get("shift_weight", 0.0), "shift equivariance" + (" (squared)" if loss.get("shift_norm") == "mse" else ""))]
     if recipe.get("stage") == "srgan":
         terms.append((loss.get("adversarial_weight", 0.0), "adversarial"))
     return " + ".join(f"{w:g} x {name}" for w, name in terms if w) or "?"

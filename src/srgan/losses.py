@@ -16,7 +16,7 @@ from torch import nn
 from .imresize import resize_weights
 from .models.vgg import VGG19Features
 
-__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "window_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
+__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "chroma_loss", "window_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -157,6 +157,25 @@ def block_loss(sr: torch.Tensor, hr: torch.Tensor, period: int) -> torch.Tensor:
     exceeds that at the others. Natural images have a flat profile, or the HR's own (JPEG blocks).
     """
     return (block_profile(sr.float(), period) - block_profile(hr.float(), period)).pow(2).mean().add(1e-12).sqrt()
+
+
+# BT.601 chroma rows (Cb, Cr) for RGB in [0, 1]; they sum to 0, so a grey change moves neither.
+_CHROMA = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+
+
+def chroma_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between the BT.601 chroma (Cb, Cr) of SR and HR RGB images.
+
+    The adversarial and feature-matching gradients do not tell luma from colour, and a GAN
+    generator draws its invented detail in both: a dark line beaded with blue and green, pink
+    specks on a flat wall, colour in a grey image. The eye resolves far less detail in chroma
+    than in luma (the reason JPEG subsamples it), so an extra weight on chroma fidelity costs
+    no visible texture while it keeps the colours of the output those of the image.
+    """
+    if sr.shape[1] != 3:
+        raise ValueError(f"chroma needs RGB images, got {sr.shape[1]} channels")
+    m = torch.tensor(_CHROMA, dtype=torch.float32, device=sr.device)
+    return (torch.einsum("kc,nchw->nkhw", m, sr.float() - hr.float())).abs().mean()
 
 
 def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> torch.Tensor:

@@ -81,6 +81,7 @@ class LossConfig:
     lattice_weight: float = 0.0  # penalise a pattern on the x{scale} output lattice (see losses.lattice_loss)
     lattice_window: int = 0  # 0: one pattern over the batch; W: one per W x W output tile (a multiple of the scale)
     block_weight: float = 0.0  # penalise edges that favour block boundaries of the x{scale} lattice (see losses.block_loss)
+    chroma_weight: float = 0.0  # extra L1 on the Cb, Cr chroma of SR against HR (see losses.chroma_loss)
     shift_weight: float = 0.0  # sub-pixel shift equivariance of G (see losses.shift_equivariance_loss)
     shift_samples: int = 0  # how many crops of each batch give a pair of windows (unmoved, moved); 0: half the batch
     shift_norm: str = "l1"  # l1 | mse: the distance of the shift term
@@ -92,7 +93,7 @@ class LossConfig:
         _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
         _check(self.shift_norm in ("mse", "l1"), "loss.shift_norm", "must be mse or l1")
         _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
-        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight, self.shift_weight) >= 0, "loss", "weights must be >= 0")
+        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight, self.chroma_weight, self.shift_weight) >= 0, "loss", "weights must be >= 0")
         _check(self.pixel_weight > 0 or self.vgg_weight > 0 or self.feature_matching_weight > 0, "loss",
                "needs a content loss: pixel_weight, vgg_weight or feature_matching_weight > 0")
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..losses import (VGGLoss, adversarial_g_loss, block_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss,
+from ..losses import (VGGLoss, adversarial_g_loss, block_loss, chroma_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights, pixel_loss,
                       shift_equivariance_loss, window_lr)
 from .config import TrainConfig
 
@@ -26,7 +26,7 @@ __all__ = ["Stage", "SRResNetStage", "SRGANStage", "ContentLoss"]
 
 class ContentLoss(nn.Module):
     """pixel_weight * pixel loss + vgg_weight * VGG feature loss + lattice_weight * lattice
-    loss + block_weight * block loss (terms with weight 0 are skipped)."""
+    loss + block_weight * block loss + chroma_weight * chroma loss (terms with weight 0 are skipped)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
@@ -34,7 +34,7 @@ class ContentLoss(nn.Module):
         self.pixel = pixel_loss(c.pixel) if c.pixel_weight > 0 else None
         self.pixel_weight, self.vgg_weight = c.pixel_weight, c.vgg_weight
         self.lattice_weight, self.lattice_window, self.period = c.lattice_weight, c.lattice_window, cfg.model.scale
-        self.block_weight = c.block_weight
+        self.block_weight, self.chroma_weight = c.block_weight, c.chroma_weight
         self.vgg = VGGLoss(c.vgg_layer, load_vgg19_weights(c.vgg_weights), c.vgg_rescale) if c.vgg_weight > 0 else None
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -52,6 +52,9 @@ class ContentLoss(nn.Module):
         if self.block_weight > 0:
             parts["loss_block"] = block_loss(sr, hr, self.period)
             total = total + self.block_weight * parts["loss_block"]
+        if self.chroma_weight > 0:
+            parts["loss_chroma"] = chroma_loss(sr, hr)
+            total = total + self.chroma_weight * parts["loss_chroma"]
         return total, parts
 
 
