@@ -4,6 +4,9 @@
 
 Per image and method (bicubic and each model, x4):
   colour shift   max over R, G, B of |mean(SR) - mean(HR)|, in 8-bit levels (0..255)
+  chroma error   mean |Cb(SR) - Cb(HR)| and |Cr(SR) - Cr(HR)| per pixel (BT.601), in 8-bit
+                 levels: local false colour (a line beaded with blue, colour in a grey image)
+                 that leaves the mean colour alone
   checkerboard   power of the output's luma at the spatial frequencies of a period-2 and
                  period-4 pattern on the output grid (the periods a x2 PixelShuffle twice can
                  imprint), divided by the HR's power at the same frequencies. About 1 means no
@@ -29,7 +32,7 @@ import torch
 from srgan.api import from_pretrained
 from srgan.data import PairedImages
 from srgan.imresize import imresize
-from srgan.losses import block_loss
+from srgan.losses import block_loss, chroma_loss
 from srgan.metrics import rgb_to_y
 
 
@@ -59,10 +62,18 @@ def grid_level(img: np.ndarray) -> float:
     return float(np.sqrt(periodic_power(img)) / (h * w))
 
 
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(_rgb(img).astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+
 def block(sr: np.ndarray, hr: np.ndarray) -> float:
     """srgan.losses.block_loss of SR against HR (x100), on RGB in [0, 1]."""
-    t = lambda a: torch.from_numpy(_rgb(a).astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
-    return 100 * block_loss(t(sr), t(hr), 4).item()
+    return 100 * block_loss(_tensor(sr), _tensor(hr), 4).item()
+
+
+def chroma_error(sr: np.ndarray, hr: np.ndarray) -> float:
+    """srgan.losses.chroma_loss of SR against HR, in 8-bit levels."""
+    return 255 * chroma_loss(_tensor(sr), _tensor(hr)).item()
 
 
 SHIFTS = ((1, 1), (2, 2), (0, 3), (2, 1))  # HR pixels (dy, dx); none a multiple of the scale on both axes
@@ -117,12 +128,12 @@ def shift_profile(err: np.ndarray, bands: Sequence[int], interior: int = 64) -> 
     return out
 
 
-MEASURES = ("colour shift", "checkerboard", "grid level", "block")
+MEASURES = ("colour shift", "chroma error", "checkerboard", "grid level", "block")
 
 
-def measures(sr: np.ndarray, hr: np.ndarray) -> tuple[float, float, float, float]:
-    """The four per-image measures, in the order of MEASURES."""
-    return colour_shift(sr, hr), periodic_power(sr) / periodic_power(hr), grid_level(sr), block(sr, hr)
+def measures(sr: np.ndarray, hr: np.ndarray) -> tuple[float, ...]:
+    """The per-image measures, in the order of MEASURES."""
+    return colour_shift(sr, hr), chroma_error(sr, hr), periodic_power(sr) / periodic_power(hr), grid_level(sr), block(sr, hr)
 
 
 def set_and_models_args(doc: str | None) -> argparse.Namespace:

@@ -8,6 +8,7 @@ For choosing among SRGAN-stage runs (docs/training.md). Per model, x4:
   sharpness    Set5 / Set14 mean gradient magnitude over HR's (benchmarks/alpha_curve.py)
   NIQE         Set5 / Set14 mean (lower is more natural; with --niqe-params)
   colour       worst Set14 mean colour shift against HR, 8-bit levels
+  chroma       Set14 mean and worst per-pixel chroma (Cb, Cr) error against HR, 8-bit levels
   grid         worst Set14 period-2/4 lattice power over HR's, and the worst such pattern's RMS
                amplitude in luma levels (benchmarks/artifacts.py)
   block        Set14 mean and worst of the edge-strength profile by sub-pixel phase against HR's
@@ -37,7 +38,7 @@ from srgan.niqe import load_pristine, niqe_image  # noqa: E402
 def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for set_name in ("Set5", "Set14"):
-        psnr, sharp, nq, colour, grid, level, blk, eq, eq_border = [], [], [], [], [], [], [], [], []
+        psnr, sharp, nq, colour, chroma, grid, level, blk, eq, eq_border = [], [], [], [], [], [], [], [], [], []
         for _, lr, hr in PairedImages(bench / set_name / "x4", 4):
             sr = model.upscale(lr)
             psnr.append(evaluate_pair(sr, hr, 4)["psnr"])
@@ -45,7 +46,7 @@ def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
             if pristine is not None:
                 nq.append(niqe_image(sr, pristine, border=4))
             if set_name == "Set14":
-                for acc, v in zip((colour, grid, level, blk), measures(sr, hr)):
+                for acc, v in zip((colour, chroma, grid, level, blk), measures(sr, hr), strict=True):
                     acc.append(v)
                 whole, border = shift_consistency(model.upscale, hr)
                 eq.append(whole)
@@ -53,7 +54,7 @@ def score(model, bench: Path, pristine: dict | None) -> dict[str, float]:
         out[f"{set_name} PSNR"], out[f"{set_name} sharpness"] = float(np.mean(psnr)), float(np.mean(sharp))
         if nq:
             out[f"{set_name} NIQE"] = float(np.mean(nq))
-    out.update({"colour worst": max(colour), "grid worst (x HR)": max(grid), "grid level worst": max(level),
+    out.update({"colour worst": max(colour), "chroma mean": float(np.mean(chroma)), "chroma worst": max(chroma), "grid worst (x HR)": max(grid), "grid level worst": max(level),
                 "block mean": float(np.mean(blk)), "block worst": max(blk), "shift EQ mean (dB)": float(np.mean(eq)), "shift EQ worst (dB)": min(eq),
                 "shift EQ border (dB)": float(np.mean(eq_border))})
     return out

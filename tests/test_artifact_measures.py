@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from artifacts import block, colour_shift, grid_level, shift_consistency, shift_profile  # noqa: E402
+from artifacts import block, chroma_error, colour_shift, grid_level, shift_consistency, shift_profile  # noqa: E402
 
 from srgan.imresize import imresize  # noqa: E402
 
@@ -29,6 +29,17 @@ def test_block_sees_a_mesh_of_block_edges_and_colour_shift_a_mean_change():
     assert block(hr, hr) < 1e-3
     assert block(meshed, hr) > 5
     assert abs(colour_shift(np.clip(hr.astype(int) + 5, 0, 255).astype(np.uint8), hr) - 5) < 0.2
+
+
+def test_chroma_error_sees_speckled_false_colour_that_keeps_the_mean():
+    grey = np.full((32, 32), 100, np.uint8)
+    specks = np.repeat(grey[..., None], 3, axis=2).astype(int)
+    specks[0::2, :, 2] += 10  # blue on every other row, minus blue on the rest: the mean colour stays
+    specks[1::2, :, 2] -= 10
+    specks = specks.astype(np.uint8)
+    assert colour_shift(specks, grey) < 1e-9
+    assert abs(chroma_error(specks, grey) - (0.5 + 0.081312) * 10 / 2) < 1e-3, "|dCb| = 5, |dCr| = 0.81 levels"
+    assert chroma_error(np.repeat(grey[..., None] + 7, 3, axis=2), grey) < 1e-4, "a grey change is not colour"
 
 
 def test_shift_consistency_is_high_for_bicubic_and_low_for_a_lattice_tied_upscaler():
