@@ -169,8 +169,8 @@ def chroma_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     The adversarial and feature-matching gradients do not tell luma from colour, and a GAN
     generator draws its invented detail in both: a dark line beaded with blue and green, pink
     specks on a flat wall, colour in a grey image. The eye resolves far less detail in chroma
-    than in luma (the reason JPEG subsamples it), so an extra weight on chroma fidelity costs
-    no visible texture while it keeps the colours of the output those of the image.
+    than in luma (the reason JPEG subsamples it), so an extra weight on chroma fidelity leaves
+    the luma free for texture while it holds the colours to those of the image.
     """
     if sr.shape[1] != 3:
         raise ValueError(f"chroma needs RGB images, got {sr.shape[1]} channels")
