@@ -31,7 +31,7 @@ from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
 __all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator"]
 
 log = logging.getLogger(__name__)
-CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_fm", "loss_lattice", "loss_block", "loss_shift", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
+CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_fm", "loss_lattice", "loss_block", "loss_chroma", "loss_shift", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
 
 
 def single_threaded_worker(worker_id: int) -> None:
