@@ -574,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=_cmd_plot)
 
     x = sub.add_parser("export-weights", help="write a training run's generator as a safetensors model")
-    x.add_argument("run", help="training run folder (out_dir)")
+    x.add_argument("run", help="training run folder (out_dir; its newest checkpoint) or one checkpoint file")
     x.add_argument("output", help="destination .safetensors")
     x.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
     x.set_defaults(func=_cmd_export_weights)
