@@ -28,6 +28,10 @@ if [ "$CYCLE4_STEPS" -gt 0 ]; then  # CYCLE4_STEPS=0 once cycle 4 is the shipped
 fi
 
 # name:overrides (comma-separated KEY=VALUE), in priority order
+# 2026-11-26 (session 9, H100), after the shift/chroma terms; each call ran as
+#   set -o pipefail; export VARIANTS="..."; OUT=$OUT timeout 540 bash scripts/device_gan.sh 2>&1 | tr '\r' '\n' | grep -v "it/s]$\|s/it]$" | tee $OUT/log.txt
+# call 1: "a45s5:loss.shift_weight=5,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=4.5e-3 a6s10:loss.shift_weight=10,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=6e-3 a45s10:loss.shift_weight=10,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=4.5e-3"
+# call 2 (timeout 290): "a6s10-800:loss.shift_weight=10,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=6e-3,steps=800 a6s7-800:loss.shift_weight=7,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=6e-3,steps=800 a8s10-800:loss.shift_weight=10,loss.shift_samples=8,loss.chroma_weight=3,loss.adversarial_weight=8e-3,steps=800"
 # first call: "lat5:loss.lattice_weight=5 lat10:loss.lattice_weight=10 lat5-adv2e-3:loss.lattice_weight=5,loss.adversarial_weight=2e-3 lat5-3000:loss.lattice_weight=5,steps=3000"
 VARIANTS=${VARIANTS:-"w16-lw3:loss.lattice_weight=3,loss.lattice_window=16 w16-lw1:loss.lattice_weight=1,loss.lattice_window=16 w32-lw3:loss.lattice_weight=3,loss.lattice_window=32"}
 for v in $VARIANTS; do

@@ -77,6 +77,7 @@ def test_packaged_recipes_are_valid_and_faithful():
     (gan,) = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
     assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and gan.loss.vgg_weight == 0
     assert gan.loss.feature_matching_weight > 0 and gan.loss.lattice_weight > 0 and gan.loss.shift_weight > 0 and gan.d_random_shift > 0
+    assert gan.loss.chroma_weight > 0 and gan.steps == 800
     (x2,) = load_recipe("cpu-fast-x2")
     assert x2.model.scale == 2 and x2.init_generator == "srresnet-x4"
 
