@@ -62,6 +62,21 @@ def grid_level(img: np.ndarray) -> float:
     return float(np.sqrt(periodic_power(img)) / (h * w))
 
 
+def worst_lattice_tile(sr: np.ndarray, hr: np.ndarray, tile: int = 48, stride: int = 16) -> tuple[int, int, float, float]:
+    """The tile where SR's period-2/4 pattern (grid_level) most exceeds HR's: (y, x, SR level, HR level).
+
+    A local checkerboard (a mesh in one patch of grass) that the whole-image measure dilutes shows
+    here; so does a content edge that happens to fall on the lattice, which HR's level tells apart.
+    """
+    best = (0, 0, 0.0, 0.0)
+    for y in range(0, sr.shape[0] - tile + 1, stride):
+        for x in range(0, sr.shape[1] - tile + 1, stride):
+            s, h = grid_level(sr[y:y + tile, x:x + tile]), grid_level(hr[y:y + tile, x:x + tile])
+            if s - h > best[2] - best[3]:
+                best = (y, x, s, h)
+    return best
+
+
 def _tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(_rgb(img).astype(np.float32) / 255).permute(2, 0, 1)[None]
 

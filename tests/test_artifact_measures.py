@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from artifacts import block, chroma_error, colour_shift, grid_level, shift_consistency, shift_profile  # noqa: E402
+from artifacts import block, chroma_error, colour_shift, grid_level, shift_consistency, shift_profile, worst_lattice_tile  # noqa: E402
 
 from srgan.imresize import imresize  # noqa: E402
 
@@ -70,3 +70,18 @@ def test_shift_profile_pools_the_error_by_distance_from_each_edge():
     assert [c for _, c in prof["right"]] == [4 * 72, 4 * 72, 56 * 72], "200 - 2 x 64 rows, at least 64 px from the other edges"
     assert prof["right"][0][0] == 4.0 * 4 * 72 and prof["right"][1][0] == 4.0 * 72 and prof["right"][2][0] == 0
     assert all(s == 0 for side in ("left", "top", "bottom") for s, _ in prof[side]), "the band is more than 64 px from every other edge's bands"
+
+
+def test_worst_lattice_tile_finds_a_local_mesh_and_not_a_matching_hr_pattern():
+    rng = np.random.default_rng(3)
+    hr = np.clip(128 + rng.normal(0, 10, (128, 160, 3)), 0, 255).astype(np.uint8)
+    pattern = np.zeros((4, 4))
+    pattern[0::2, 0::2], pattern[1::2, 1::2] = 8.0, -8.0
+    sr = hr.astype(float)
+    sr[64:112, 96:144] += np.tile(pattern, (12, 12))[..., None]  # a mesh in one 48 px patch
+    sr = np.clip(sr, 0, 255).astype(np.uint8)
+    y, x, level, hr_level = worst_lattice_tile(sr, hr, tile=48, stride=16)
+    assert (y, x) == (64, 96)
+    assert abs(level - 8 / np.sqrt(2) * 219 / 255) < 0.6 and hr_level < 0.6
+    _, _, same, same_hr = worst_lattice_tile(sr, sr, tile=48, stride=16)
+    assert abs(same - same_hr) < 1e-9, "a pattern HR has too is not an excess"
