@@ -62,19 +62,20 @@ def grid_level(img: np.ndarray) -> float:
     return float(np.sqrt(periodic_power(img)) / (h * w))
 
 
-def worst_lattice_tile(sr: np.ndarray, hr: np.ndarray, tile: int = 48, stride: int = 16) -> tuple[int, int, float, float]:
-    """The tile where SR's period-2/4 pattern (grid_level) most exceeds HR's: (y, x, SR level, HR level).
+def lattice_levels(img: np.ndarray, tile: int = 48, stride: int = 16) -> np.ndarray:
+    """grid_level of every tile x tile window at the given stride: an array [rows, cols]."""
+    ys, xs = range(0, img.shape[0] - tile + 1, stride), range(0, img.shape[1] - tile + 1, stride)
+    return np.array([[grid_level(img[y:y + tile, x:x + tile]) for x in xs] for y in ys])
+
+
+def worst_lattice_tile(sr_levels: np.ndarray, hr_levels: np.ndarray, stride: int = 16) -> tuple[int, int, float, float]:
+    """The tile where SR's period-2/4 pattern most exceeds HR's, from two lattice_levels maps: (y, x, SR level, HR level).
 
     A local checkerboard (a mesh in one patch of grass) that the whole-image measure dilutes shows
-    here; so does a content edge that happens to fall on the lattice, which HR's level tells apart.
+    here; a content edge that falls on the lattice scores in HR too, and so does not.
     """
-    best = (0, 0, 0.0, 0.0)
-    for y in range(0, sr.shape[0] - tile + 1, stride):
-        for x in range(0, sr.shape[1] - tile + 1, stride):
-            s, h = grid_level(sr[y:y + tile, x:x + tile]), grid_level(hr[y:y + tile, x:x + tile])
-            if s - h > best[2] - best[3]:
-                best = (y, x, s, h)
-    return best
+    r, c = np.unravel_index(np.argmax(sr_levels - hr_levels), sr_levels.shape)
+    return int(r) * stride, int(c) * stride, float(sr_levels[r, c]), float(hr_levels[r, c])
 
 
 def _tensor(img: np.ndarray) -> torch.Tensor:

@@ -5,7 +5,7 @@
 
 For every image and model, the 48 px tile of the x4 output whose period-2/4 pattern (the grid
 level of benchmarks/artifacts.py, RMS in 8-bit luma levels) most exceeds HR's in the same tile
-(artifacts.worst_lattice_tile). The whole-image grid level dilutes a mesh confined to one
+(artifacts.lattice_levels, worst_lattice_tile). The whole-image grid level dilutes a mesh confined to one
 region; this finds the region. A high level with a high HR level is content on the lattice (an
 edge), not an artefact. --figure writes HR | each model at the tile with the largest excess over
 all models, one row per image, 4x nearest-neighbour zoom, to look at rather than to trust.
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from artifacts import worst_lattice_tile  # noqa: E402
+from artifacts import lattice_levels, worst_lattice_tile  # noqa: E402
 
 from srgan.api import from_pretrained  # noqa: E402
 from srgan.data import PairedImages  # noqa: E402
@@ -39,12 +39,12 @@ def main() -> int:
           "levels are RMS 8-bit luma levels (below about 1 cannot be seen)\n")
     print("| image | " + " | ".join(f"{n} tile (y, x) | {n} level | HR level there" for n in models) + " |")
     print("|---|" + "---|---:|---:|" * len(models))
-    rows, worst = [], []
+    rows = []
     for name, lr, hr in PairedImages(Path(args.bench) / args.set / "x4", 4):
         outs = {n: m.upscale(lr) for n, m in models.items()}
-        found = {n: worst_lattice_tile(sr, hr, args.tile) for n, sr in outs.items()}
+        hr_levels = lattice_levels(hr, args.tile)
+        found = {n: worst_lattice_tile(lattice_levels(sr, args.tile), hr_levels) for n, sr in outs.items()}
         print(f"| {name} | " + " | ".join(f"({y}, {x}) | {s:.2f} | {h:.2f}" for y, x, s, h in found.values()) + " |")
-        worst.extend(s for _, _, s, _ in found.values())
         if args.figure:
             y, x, _, _ = max(found.values(), key=lambda t: t[2] - t[3])
             crops = [hr] + list(outs.values())

@@ -78,6 +78,8 @@ def test_packaged_recipes_are_valid_and_faithful():
     assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and gan.loss.vgg_weight == 0
     assert gan.loss.feature_matching_weight > 0 and gan.loss.lattice_weight > 0 and gan.loss.shift_weight > 0 and gan.d_random_shift > 0
     assert gan.loss.chroma_weight > 0
+    (x2,) = load_recipe("cpu-fast-x2")
+    assert x2.model.scale == 2 and x2.init_generator == "srresnet-x4"
 
 
 def test_cpu_fast_srgan_recipe_is_what_trained_the_shipped_srgan_x4():
@@ -90,11 +92,8 @@ def test_cpu_fast_srgan_recipe_is_what_trained_the_shipped_srgan_x4():
     trained = card["training"]["recipe"]
     (recipe,) = load_recipe("cpu-fast-srgan")
     now = json.loads(json.dumps(dataclasses.asdict(recipe), default=str))
-    for key in ("out_dir",):
-        trained.pop(key), now.pop(key)
+    trained.pop("out_dir"), now.pop("out_dir")
     assert now == trained
-    (x2,) = load_recipe("cpu-fast-x2")
-    assert x2.model.scale == 2 and x2.init_generator == "srresnet-x4"
 
 
 def test_recipe_overrides_and_errors():
