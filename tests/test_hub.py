@@ -17,7 +17,7 @@ def test_safetensors_roundtrip(tmp_path):
     assert cfg["metrics"]["Set5"]["psnr"] == 1.0
     for k, v in g.state_dict().items():
         assert torch.equal(v, g2.state_dict()[k]), k
-    assert read_config(path)["architecture"] == "srresnet"
+    assert read_config(path)["arch"] == "srresnet"
 
 
 def test_pickle_refused_by_default_and_weights_only_when_allowed(tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.inference import tail_radius, trunk_radius, upscale_tensor
-from srgan.models import Generator
+from srgan.inference import upscale_tensor
+from srgan.models import ARCHITECTURES, Generator, build_generator, receptive_radius
 
 
 def _random_eval_generator(blocks=3, scale=4):
@@ -57,8 +57,55 @@ def test_too_little_context_would_show():
 
 def test_receptive_radii():
     g = Generator(4, 16)
-    assert trunk_radius(g) == 37
-    assert tail_radius(g) == 4
+    assert g.tile_radii() == (37, 4)
+    assert receptive_radius(g) == 41
+    assert receptive_radius(build_generator("srvgg")) == 19  # 18 3x3 convs at LR, + 1
+    assert receptive_radius(build_generator("rrdbnet", num_blocks=2)) == 35
+    assert receptive_radius(torch.nn.Conv2d(3, 3, 3)) is None  # unknown module: runs untiled
+
+
+def _randomised(arch, **params):
+    """A registered architecture with random weights, BN statistics and PReLU slopes, in eval mode."""
+    torch.manual_seed(1)
+    g = build_generator(arch, **params)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+        if isinstance(m, torch.nn.PReLU):
+            m.weight.data.uniform_(0.05, 0.3)
+    if arch == "rrdbnet":  # centre its output in [0, 1], where clamping hides nothing
+        g.conv_last.bias.data.fill_(0.5)
+    return g.eval()
+
+
+SMALL = {"srresnet": {"num_blocks": 2}, "rrdbnet": {"num_blocks": 1, "channels": 16, "growth_channels": 8}, "srvgg": {"num_blocks": 4, "channels": 16},
+         "msrresnet": {"num_blocks": 2, "channels": 16}, "leftthomas": {"num_blocks": 2, "channels": 16}}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_registered_arch_tiles_exactly(arch):
+    """Single-level tiles grown by the registry's receptive radius equal the untiled forward."""
+    g = _randomised(arch, **SMALL[arch])
+    x = torch.rand(1, 3, 41, 57)
+    ref = g(x).clamp(0, 1)
+    for tile, workers in ((16, 1), (23, 2)):
+        out = upscale_tensor(g, x, g.scale, tile=tile, workers=workers)
+        assert out.shape == ref.shape
+        assert (out - ref).abs().max().item() < 1e-5, (arch, tile, workers)
+
+
+@pytest.mark.parametrize("arch", ["srvgg", "msrresnet"])  # RRDB's 0.2-scaled residuals leave far pixels in float noise at random init
+def test_radius_is_needed(arch):
+    """Half the registry's radius shows at tile seams: the exactness test above is not vacuous."""
+    from srgan.inference import _upscale_region_flat
+
+    g = _randomised(arch, **SMALL[arch])
+    x = torch.rand(1, 3, 40, 40)
+    ref = g(x).clamp(0, 1)
+    out = torch.empty_like(ref)
+    _upscale_region_flat(g, x, out, 4, (0, 40), (0, 40), 20, receptive_radius(g) // 2)
+    assert (out - ref).abs().max().item() > 1e-4
 
 
 def test_shipped_model_tiled_on_real_image(bench):

@@ -8,12 +8,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .hub import DEFAULT_MODEL, interpolate_generators, load_generator
+from torch import nn
+
+from .hub import DEFAULT_MODEL, interpolate_generators, load_generator, mmse_reference
 from .image_io import ImageData, all_finite, from_pil, quantize, to_pil
 from .imresize import imresize
-from .inference import resolve_device, upscale_array
-from .models import Generator
-from .models.fast import FastGenerator
+from .inference import DEFAULT_TILE, resolve_device, upscale_array
+from .models.registry import get_arch
 
 __all__ = ["SRModel", "from_pretrained"]
 
@@ -37,7 +38,7 @@ class SRModel:
     gray; 16-bit and float inputs keep their precision in and out.
     """
 
-    def __init__(self, generator: Generator, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = 512,
+    def __init__(self, generator: nn.Module, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = DEFAULT_TILE,
                  workers: int = 1, precision: str | None = None, fast: bool = True, compile: bool = False) -> None:
         self.device = resolve_device(device)
         precision = precision or ("fp16" if half else "fp32")
@@ -48,8 +49,9 @@ class SRModel:
         self.precision = precision
         self.dtype = PRECISIONS[precision]
         generator = generator.eval()
-        if fast:  # exact re-parametrisation: BN folded, fused x2 tail (see models/fast.py)
-            generator = FastGenerator(generator)
+        fast_path = get_arch(generator.arch).fast
+        if fast and fast_path is not None:  # the architecture's exact inference form (e.g. BN folded into convs)
+            generator = fast_path(generator)
         self.generator = generator.to(device=self.device, dtype=self.dtype)
         if compile:  # torch.compile the trunk and the tail; dynamic shapes for tiles of any size
             self.generator.features = torch.compile(self.generator.features, dynamic=True)  # type: ignore[method-assign]
@@ -61,10 +63,10 @@ class SRModel:
         self.scale = generator.scale
         self.tile = tile
         self.workers = workers  # CPU: bands run by this many single-threaded workers
-        self.name = self.config.get("name", "srresnet")
+        self.name = self.config.get("name", generator.arch)
 
     def __repr__(self) -> str:
-        return f"SRModel(name={self.name!r}, scale={self.scale}, blocks={self.generator.num_blocks}, device={self.device})"
+        return f"SRModel(name={self.name!r}, arch={self.generator.arch!r}, scale={self.scale}, device={self.device})"
 
     def upscale_data(self, img: ImageData) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
@@ -116,19 +118,21 @@ class SRModel:
         return quantize(y, 16 if hi > 255 else 8)
 
 
-def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = 512,
-                    workers: int = 1, precision: str | None = None, fast: bool = True, alpha: float | None = None, reference: str | Path | None = None) -> SRModel:
+def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = DEFAULT_TILE,
+                    workers: int = 1, precision: str | None = None, fast: bool = True, alpha: float | None = None, reference: str | Path | None = None,
+                    models_dir: str | Path | None = None) -> SRModel:
     """Load a packaged model by name (see ``srgan models``) or a weight file.
 
     ``precision``: fp32 (default), fp16 (GPU; same as ``half=True``) or bf16.
     ``alpha``: perception-distortion knob; interpolates the weights between the
-    PSNR-oriented ``reference`` (alpha = 0; default: the model's ``mmse_reference``,
-    else ``srresnet-x<scale>``) and this model (alpha = 1).
+    PSNR-oriented ``reference`` (alpha = 0; default: :func:`srgan.hub.mmse_reference`)
+    and this model (alpha = 1). ``models_dir``: a folder of further ``.safetensors`` models.
+    Pickle files (``allow_pickle``) may hold any layout that :mod:`srgan.convert` recognises.
     """
-    generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle)
+    generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle, models_dir=models_dir)
     if alpha is not None:
-        ref_name = reference or cfg.get("mmse_reference") or f"srresnet-x{generator.scale}"
-        mmse, _ = load_generator(ref_name, allow_pickle=allow_pickle)
+        ref_name = reference or mmse_reference(cfg, generator.scale)
+        mmse, _ = load_generator(ref_name, allow_pickle=allow_pickle, models_dir=models_dir)
         generator = interpolate_generators(mmse, generator, float(alpha))
         cfg = {**cfg, "name": f"{cfg.get('name', 'model')}@alpha={float(alpha):g}", "alpha": float(alpha), "mmse_reference": str(ref_name)}
     return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision, fast=fast)

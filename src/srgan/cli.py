@@ -130,9 +130,9 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 def _mmse_reference(model, args):
     """The SRResNet that a perceptual model's output is compared with (None: the model is its own reference)."""
     from .api import from_pretrained
-    from .hub import packaged_models
+    from .hub import mmse_reference, packaged_models
 
-    ref_name = model.config.get("mmse_reference", f"srresnet-x{model.scale}")
+    ref_name = mmse_reference(model.config, model.scale)
     if ref_name == model.name or ref_name not in packaged_models():
         return None
     return from_pretrained(ref_name, device=args.device, tile=args.tile or None)

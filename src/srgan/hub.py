@@ -1,10 +1,11 @@
 """Model files: safetensors with a JSON config, packaged models, ``from_pretrained``.
 
 A model file is ``<name>.safetensors`` whose metadata key ``srgan_config``
-holds a JSON config (architecture, scale, blocks, recipe, metrics). A JSON file
+holds a JSON config (``arch`` and its constructor arguments, recipe, metrics). A JSON file
 of the same name beside it, if present, overrides/extends that config (model
 card data). Pickle-based ``.pth``/``.pt`` files load only when explicitly
-allowed, and then only with ``torch.load(weights_only=True)``.
+allowed, and then only with ``torch.load(weights_only=True)``; their layout (ours or a
+community one, see :mod:`srgan.convert`) is recognised from the key names.
 """
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .models import Generator
+from .convert import ConvertError, detect_layout, unwrap_state
+from .models.registry import ArchError, build_generator, generator_config, get_arch
 
-__all__ = ["ModelFileError", "save_generator", "load_generator", "interpolate_generators", "read_config", "packaged_models", "resolve_model_path", "DEFAULT_MODEL"]
+__all__ = ["ModelFileError", "save_generator", "load_generator", "interpolate_generators", "read_config", "packaged_models", "resolve_model_path",
+           "read_state_file", "mmse_reference", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "srresnet-x4"
 CONFIG_KEY = "srgan_config"
 PICKLE_SUFFIXES = {".pth", ".pt", ".pkl", ".ckpt", ".bin"}
+LEGACY_ARCH_KEY = "architecture"  # files written before the arch registry; their value is always srresnet
 
 
 class ModelFileError(ValueError):
@@ -35,15 +39,19 @@ def _weights_dir() -> Path:
     return Path(str(resources.files("srgan") / "weights"))
 
 
-def packaged_models() -> dict[str, Path]:
-    """Name -> path of every model shipped in the package."""
-    d = _weights_dir()
-    return {p.stem: p for p in sorted(d.glob("*.safetensors"))} if d.is_dir() else {}
+def packaged_models(models_dir: str | Path | None = None) -> dict[str, Path]:
+    """Name -> path of every model shipped in the package, plus the ``.safetensors`` files of
+    ``models_dir`` (which shadow nothing: a packaged name wins)."""
+    found: dict[str, Path] = {}
+    for d in ([Path(models_dir)] if models_dir else []) + [_weights_dir()]:
+        if d.is_dir():
+            found.update({p.stem: p for p in sorted(d.glob("*.safetensors"))})
+    return found
 
 
-def resolve_model_path(name_or_path: str | Path) -> Path:
-    """A packaged model name or an existing file path."""
-    models = packaged_models()
+def resolve_model_path(name_or_path: str | Path, models_dir: str | Path | None = None) -> Path:
+    """A packaged model name (or one in ``models_dir``) or an existing file path."""
+    models = packaged_models(models_dir)
     if str(name_or_path) in models:
         return models[str(name_or_path)]
     path = Path(name_or_path)
@@ -53,9 +61,16 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     raise ModelFileError(f"model '{name_or_path}' not found: not a packaged model ({names}) and not a file")
 
 
-def save_generator(model: Generator, path: str | Path, config: dict[str, Any] | None = None) -> Path:
-    """Save generator weights (fp32, contiguous) and their config as safetensors."""
-    cfg = {"architecture": "srresnet", "scale": model.scale, "num_blocks": model.num_blocks, "channels": model.channels, **(config or {})}
+def mmse_reference(config: dict[str, Any], scale: int) -> str:
+    """The PSNR-oriented model that a perceptual one is blended with (``--alpha``) and compared
+    with (hallucination maps): its card's ``mmse_reference``, else the packaged MMSE model of its scale."""
+    return str(config.get("mmse_reference") or f"srresnet-x{scale}")
+
+
+def save_generator(model: nn.Module, path: str | Path, config: dict[str, Any] | None = None) -> Path:
+    """Save generator weights (fp32, contiguous) and their config (``arch`` + constructor
+    arguments, then ``config``) as safetensors."""
+    cfg = {**generator_config(model), **(config or {})}
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,49 +90,57 @@ def read_config(path: str | Path) -> dict[str, Any]:
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         cfg.update(json.loads(sidecar.read_text()))
+    if LEGACY_ARCH_KEY in cfg:
+        cfg.setdefault("arch", cfg.pop(LEGACY_ARCH_KEY))
     return cfg
 
 
-def _load_state(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_state_file(path: str | Path, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a weight file: safetensors, or (only with ``allow_pickle``) a pickle read
+    with ``torch.load(weights_only=True)``, which refuses anything but tensors and containers."""
+    path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         if not allow_pickle:
             raise ModelFileError(f"{path}: pickle-based weight files can run code when loaded; convert it to safetensors, or pass --allow-pickle if you trust it")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise ModelFileError(f"{path}: refused or unreadable pickle ({str(exc).splitlines()[0]})") from None
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ModelFileError(f"{path}: does not contain a plain state dict of tensors")
-        return state, {}
-    cfg = read_config(path)
+        try:
+            return unwrap_state(obj)
+        except ConvertError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
     try:
         with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            return {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: truncated or corrupted safetensors file ({exc})") from None
-    return state, cfg
 
 
-def _infer_config(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-    blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
-    ups = len({k.split(".")[1] for k in state if k.startswith("upsample.")})
-    channels = state["head.0.weight"].shape[0] if "head.0.weight" in state else 64
-    return {"architecture": "srresnet", "num_blocks": blocks, "scale": 2**ups, "channels": channels}
+def _state_and_config(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors renamed to an srgan architecture, and the config that builds it."""
+    cfg = {} if path.suffix.lower() in PICKLE_SUFFIXES else read_config(path)
+    state = read_state_file(path, allow_pickle)
+    if "arch" in cfg:
+        return state, cfg
+    try:  # no srgan config (a pickle, or a bare safetensors file): recognise the layout
+        layout, arch, params, state = detect_layout(state)
+    except ConvertError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    return state, {**cfg, "arch": arch, **params, "source_layout": layout}
 
 
-def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_scale: int | None = None) -> tuple[Generator, dict[str, Any]]:
-    """Build a :class:`Generator` from a packaged name or file and check it fits."""
-    path = resolve_model_path(name_or_path)
-    state, cfg = _load_state(path, allow_pickle)
-    if not cfg:
-        cfg = _infer_config(state)
-    if cfg.get("architecture", "srresnet") != "srresnet":
-        raise ModelFileError(f"{path}: architecture '{cfg['architecture']}' is not supported")
+def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_scale: int | None = None,
+                   models_dir: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the generator of a packaged name or weight file (any registered architecture,
+    or a recognised foreign layout) and check that the weights fit it."""
+    path = resolve_model_path(name_or_path, models_dir)
+    state, cfg = _state_and_config(path, allow_pickle)
     try:
-        model = Generator(int(cfg["scale"]), int(cfg["num_blocks"]), int(cfg.get("channels", 64)))
-    except (KeyError, ValueError) as exc:
+        arch = get_arch(str(cfg["arch"]))
+        params = {k: cfg[k] for k in arch.defaults if k in cfg}
+        model = build_generator(str(cfg["arch"]), **params)
+    except (KeyError, ValueError, TypeError, ArchError) as exc:
         raise ModelFileError(f"{path}: bad model config ({exc})") from None
     if expect_scale is not None and model.scale != expect_scale:
         raise ModelFileError(f"{path}: model is x{model.scale}, but x{expect_scale} was requested")
@@ -130,7 +153,7 @@ def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_
             parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
-        raise ModelFileError(f"{path}: weights do not match SRResNet x{model.scale} B={model.num_blocks}: {'; '.join(parts)}")
+        raise ModelFileError(f"{path}: weights do not match {_describe(model)}: {'; '.join(parts)}")
     for k, v in own.items():
         if tuple(state[k].shape) != tuple(v.shape):
             raise ModelFileError(f"{path}: tensor {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
@@ -142,18 +165,21 @@ def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_
     return model, cfg
 
 
-def interpolate_generators(mmse: Generator, perceptual: Generator, alpha: float) -> Generator:
+def _describe(model: nn.Module) -> str:
+    return " ".join([model.arch, *(f"{k}={v}" for k, v in model.hparams.items())])
+
+
+def interpolate_generators(mmse: nn.Module, perceptual: nn.Module, alpha: float) -> nn.Module:
     """Network interpolation (Wang et al., ESRGAN 2018, Sec. 3.4): every weight and BN
     statistic becomes (1 - alpha) * mmse + alpha * perceptual. alpha = 0 is the
     PSNR-oriented model, 1 the GAN model; both must share one architecture."""
     if not 0.0 <= alpha <= 1.0:
         raise ModelFileError(f"alpha must be in [0, 1], got {alpha}")
     a, b = mmse.state_dict(), perceptual.state_dict()
-    arch_a = (mmse.scale, mmse.num_blocks, mmse.channels)
-    arch_b = (perceptual.scale, perceptual.num_blocks, perceptual.channels)
-    if arch_a != arch_b or a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
-        raise ModelFileError(f"cannot interpolate: architectures differ (x{arch_a[0]} B={arch_a[1]} C={arch_a[2]} vs x{arch_b[0]} B={arch_b[1]} C={arch_b[2]})")
-    out = Generator(*arch_a)
+    cfg_a, cfg_b = generator_config(mmse), generator_config(perceptual)
+    if cfg_a != cfg_b or a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        raise ModelFileError(f"cannot interpolate: architectures differ ({_describe(mmse)} vs {_describe(perceptual)})")
+    out = build_generator(**cfg_a)
     out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), alpha).to(a[k].dtype) if a[k].is_floating_point() else b[k] for k in a})
     return out.eval()
 

@@ -1,34 +1,25 @@
-"""Running a generator on whole images: exact two-level tiling, devices, dtype.
+"""Running a generator on whole images: exact tiling, devices, dtype.
 
-The SRResNet trunk (head + residual body) runs at LR resolution, where
-activations are small, so it takes large tiles. The upsampling tail works at
-2x/4x resolution but sees only a few LR pixels, so it runs on small sub-tiles.
-Each part gets exactly the context its receptive field needs, so the tiled
-result equals the untiled one up to float rounding, at a few % extra cost.
+A tile is exact when it is grown by the network's receptive radius (from the architecture
+registry) and the grown part is thrown away: the tiled result then equals the untiled one up to
+float rounding. Networks that split into an LR trunk and an upsampling tail (``features``,
+``reconstruct`` and ``tile_radii``, as SRResNet does) are tiled at two levels: the trunk, where
+activations are small, on large tiles, and the tail, which sees only a few LR pixels, on small
+sub-tiles. Architectures with an unbounded receptive field run untiled.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from .models import Generator
+from .models.registry import receptive_radius
 
-__all__ = ["trunk_radius", "tail_radius", "resolve_device", "upscale_tensor", "upscale_array"]
+__all__ = ["DEFAULT_TILE", "resolve_device", "upscale_tensor", "upscale_array"]
 
-
-def trunk_radius(model: Generator) -> int:
-    """LR pixels of context that the trunk needs: 9x9 head, two 3x3 per block, one 3x3."""
-    return 4 + 2 * model.num_blocks + 1
-
-
-def tail_radius(model: Generator) -> int:
-    """LR pixels of context for the tail (3x3 convs at 1x, 2x, ... and the 9x9 at HR), plus one for sub-pixel alignment."""
-    r = sum(1 / 2**i for i in range(len(model.upsample))) + 4 / model.scale
-    return math.ceil(r) + 1
+DEFAULT_TILE = 512  # LR pixels per tile side: bounds memory, leaves the result unchanged
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -50,15 +41,32 @@ def _spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
         yield a, min(a + size, stop)
 
 
+def _is_split(model: nn.Module) -> bool:
+    return all(hasattr(model, a) for a in ("features", "reconstruct", "tile_radii"))
+
+
 @torch.inference_mode()
-def _upscale_region(model: Generator, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int, tail_tile: int,
+def _upscale_region_flat(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int,
+                         radius: int) -> None:
+    """Write the SR of LR region ``rows`` x ``cols`` into ``out``, one tile grown by ``radius`` at a time."""
+    h, w = x.shape[2:]
+    for y0, y1 in _spans(*rows, tile):
+        for x0, x1 in _spans(*cols, tile):
+            iy0, iy1, ix0, ix1 = max(y0 - radius, 0), min(y1 + radius, h), max(x0 - radius, 0), min(x1 + radius, w)
+            sr = model(x[:, :, iy0:iy1, ix0:ix1])
+            oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
+            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[:, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale].clamp(0, 1)
+
+
+@torch.inference_mode()
+def _upscale_region(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int, tail_tile: int,
                     batch: int = 1) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``.
 
     Tail sub-tiles of equal shape are run ``batch`` at a time (fewer, larger kernels on a GPU).
     """
     h, w = x.shape[2:]
-    rb, rt = trunk_radius(model), tail_radius(model)
+    rb, rt = model.tile_radii()
     for y0, y1 in _spans(*rows, tile):
         for x0, x1 in _spans(*cols, tile):
             # features are needed on the tile grown by the tail's radius ...
@@ -84,26 +92,34 @@ def _upscale_region(model: Generator, x: torch.Tensor, out: torch.Tensor, scale:
 
 
 @torch.inference_mode()
-def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = 512, tail_tile: int = 128, workers: int = 1, batch: int | None = None) -> torch.Tensor:
+def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, tail_tile: int = 128, workers: int = 1, batch: int | None = None) -> torch.Tensor:
     """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
 
     ``tile``: trunk tile side in LR pixels (None/0: whole image). ``tail_tile``:
     sub-tile side for the upsampling tail. ``workers`` > 1 splits the image into
     that many bands, each run by its own thread with one intra-op thread (on few
-    cores this scales better than intra-op threading). Models other than
-    :class:`Generator` run untiled. ``batch``: tail sub-tiles per call (default 8 on a
+    cores this scales better than intra-op threading). Modules whose receptive radius is
+    unknown or unbounded run untiled. ``batch``: tail sub-tiles per call (default 8 on a
     GPU, 1 on the CPU).
     """
     n, c, h, w = x.shape
-    if not isinstance(model, Generator):
+    split = _is_split(model)
+    radius = None if split else receptive_radius(model)
+    if not split and radius is None:
         return model(x).clamp_(0, 1)
     tile = tile or max(h, w)
     tail_tile = min(tail_tile or tile, tile)
     out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device, memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
     workers = max(1, min(workers, h if h >= w else w))
     batch = batch or (1 if x.device.type == "cpu" else 8)
+    def run(rows: tuple[int, int], cols: tuple[int, int]) -> None:
+        if split:
+            _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch)
+        else:
+            _upscale_region_flat(model, x, out, scale, rows, cols, tile, radius)
+
     if workers == 1 or x.device.type != "cpu":
-        _upscale_region(model, x, out, scale, (0, h), (0, w), tile, tail_tile, batch)
+        run((0, h), (0, w))
         return out
     from concurrent.futures import ThreadPoolExecutor
 
@@ -115,13 +131,13 @@ def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | No
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda r: _upscale_region(model, x, out, scale, r[0], r[1], tile, tail_tile, batch), regions))
+            list(pool.map(lambda r: run(*r), regions))
     finally:
         torch.set_num_threads(threads)
     return out
 
 
-def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | None = 512, device: torch.device | str = "cpu", channels_last: bool = True, dtype: torch.dtype = torch.float32, workers: int = 1) -> np.ndarray:
+def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | None = DEFAULT_TILE, device: torch.device | str = "cpu", channels_last: bool = True, dtype: torch.dtype = torch.float32, workers: int = 1) -> np.ndarray:
     """Upscale an HxWx3 (or HxW) array (uint8, or float in [0, 1]); returns float32 HxWx3 in [0, 1]."""
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)

@@ -87,7 +87,7 @@ class FastGenerator(Generator):
 
     def __init__(self, g: Generator) -> None:
         nn.Module.__init__(self)
-        self.scale, self.num_blocks, self.channels = g.scale, g.num_blocks, g.channels
+        self.scale, self.num_blocks, self.channels, self.hparams = g.scale, g.num_blocks, g.channels, g.hparams
         self.head, self.upsample = g.head, g.upsample
         self.body = nn.Sequential(*[FoldedBlock(b) for b in g.body])
         self.body_end = fold_batchnorm(*g.body_end)

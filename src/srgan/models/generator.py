@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ResidualBlock", "UpsampleBlock", "Generator"]
+__all__ = ["ResidualBlock", "UpsampleBlock", "Generator", "receptive_radius"]
 
 
 class ResidualBlock(nn.Module):
@@ -48,17 +48,24 @@ class Generator(nn.Module):
 
     Input and output are RGB in [0, 1] (output is not clamped during training).
     ``num_blocks=16`` is the paper's default; the spec's recipe uses 5.
+
+    ``features`` and ``reconstruct`` split it where the resolution changes, with
+    :meth:`tile_radii` giving each part's context, so that inference can tile the two
+    parts separately (see :mod:`srgan.inference`).
     """
+
+    arch = "srresnet"
 
     def __init__(self, scale: int = 4, num_blocks: int = 16, channels: int = 64) -> None:
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+        if num_blocks < 1 or channels < 1:
+            raise ValueError(f"num_blocks and channels must be >= 1, got {num_blocks}, {channels}")
         self.scale = scale
         self.num_blocks = num_blocks
         self.channels = channels
+        self.hparams = {"scale": scale, "num_blocks": num_blocks, "channels": channels}
         self.head = nn.Sequential(nn.Conv2d(3, channels, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*[ResidualBlock(channels) for _ in range(num_blocks)])
         self.body_end = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels))
@@ -76,3 +83,15 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(self.features(x))
+
+    def tile_radii(self) -> tuple[int, int]:
+        """LR pixels of context for the trunk (9x9 head, two 3x3 per block, one 3x3) and for the
+        tail (3x3 convs at 1x, 2x, ... and the 9x9 at HR, plus one for sub-pixel alignment)."""
+        n_up = int(math.log2(self.scale))
+        tail = sum(1 / 2**i for i in range(n_up)) + 4 / self.scale
+        return 4 + 2 * self.num_blocks + 1, math.ceil(tail) + 1
+
+
+def receptive_radius(model: Generator) -> int:
+    """LR pixels of context for an exact tile of the whole network."""
+    return sum(model.tile_radii())

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
-from ..hub import ModelFileError, packaged_models, read_config
+from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
 from ..image_io import ImageError, encode_image, read_image_bytes
 from ..faithfulness import hallucination_map, lr_consistency, overlay
 from .settings import ServerSettings
@@ -45,17 +45,18 @@ class ModelPool:
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return list(packaged_models())
+        return list(packaged_models(self.settings.models_dir))
 
     def get(self, name: str, alpha: float | None = None) -> SRModel:
         key = (name, None if alpha is None else round(alpha, 2))  # alpha in steps of 0.01 bounds the cache
         with self._lock:
             if key not in self._models:
-                if name not in packaged_models():
-                    raise ApiError(404, f"unknown model '{name}'; available: {', '.join(['bicubic', *packaged_models()])}")
+                if name not in self.names():
+                    raise ApiError(404, f"unknown model '{name}'; available: {', '.join(['bicubic', *self.names()])}")
                 if len(self._models) >= 16:
                     self._models.pop(next(k for k in self._models if k[1] is not None), None)
-                self._models[key] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile, alpha=key[1])
+                self._models[key] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile, alpha=key[1],
+                                                    models_dir=self.settings.models_dir)
             return self._models[key]
 
 
@@ -113,9 +114,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         out = [{"name": "bicubic", "scale": 4, "description": "MATLAB-compatible bicubic interpolation (baseline)"}]
-        for name, path in packaged_models().items():
+        for name, path in packaged_models(settings.models_dir).items():
             cfg = read_config(path)
-            out.append({"name": name, "scale": cfg.get("scale"), "num_blocks": cfg.get("num_blocks"), "description": cfg.get("description", ""),
+            out.append({"name": name, "arch": cfg.get("arch"), "scale": cfg.get("scale"), "num_blocks": cfg.get("num_blocks"), "description": cfg.get("description", ""),
                         "metrics": cfg.get("metrics", {}), "default": name == settings.default_model})
         return {"models": out}
 
@@ -192,8 +193,8 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
     if fmt == "map":
         if name == "bicubic":
             raise ApiError(422, "the hallucination map needs a model, not bicubic")
-        ref_name = model.config.get("mmse_reference", f"srresnet-x{model_scale}")
-        reference = out if ref_name == name or ref_name not in packaged_models() else pool.get(ref_name).upscale_data(img)
+        ref_name = mmse_reference(model.config, model_scale)
+        reference = out if ref_name == name or ref_name not in pool.names() else pool.get(ref_name).upscale_data(img)
         heat = hallucination_map(out.color, reference.color, img.color, model_scale)
         buf = io.BytesIO()
         Image.fromarray(overlay(out.color, heat)).save(buf, "PNG")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..inference import DEFAULT_TILE
+
 
 @dataclass
 class ServerSettings:
@@ -15,5 +17,6 @@ class ServerSettings:
     retry_after: int = 5  # seconds, sent with 429/503
     default_model: str = "srresnet-x4"
     device: str = "auto"
-    tile: int = 512
+    tile: int = DEFAULT_TILE
+    models_dir: str | None = None  # further .safetensors models (e.g. from `srgan convert`), served beside the packaged ones
     provenance: bool = True  # mark every output as synthesised (PNG text / XMP)
