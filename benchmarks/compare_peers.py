@@ -6,7 +6,7 @@
 Rows: MATLAB bicubic, our packaged models, FSRCNN and ESPCN through OpenCV's
 dnn_superres (pip install opencv-contrib-python-headless), and leftthomas/SRGAN's
 generator (the spec's code; B=5, old layout: block7 is conv+PReLU, output
-(tanh(x)+1)/2). Peers whose files or packages are missing are skipped with a note.
+(tanh(x)+1)/2; the registry's ``leftthomas`` architecture). Peers whose files or packages are missing are skipped with a note.
 Protocol: Y channel (BT.601), shave 4, SSIM as Wang et al.; s/MP on a 256x256 LR.
 """
 from __future__ import annotations
@@ -21,33 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from srgan.evaluate import evaluate_set, Method
+from srgan.evaluate import Method, evaluate_set
 from srgan.imresize import imresize
-from srgan.models.generator import ResidualBlock, UpsampleBlock
-
-
-class LeftthomasGenerator(nn.Module):
-    """leftthomas/SRGAN's generator: B=5, block7 = conv + PReLU, output (tanh + 1) / 2."""
-
-    def __init__(self, scale: int = 4) -> None:
-        super().__init__()
-        self.block1 = nn.Sequential(nn.Conv2d(3, 64, 9, padding=4), nn.PReLU())
-        for i in range(2, 7):
-            setattr(self, f"block{i}", ResidualBlock(64))
-        self.block7 = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.PReLU())
-        ups: list[nn.Module] = []
-        for _ in range(int(np.log2(scale))):
-            u = UpsampleBlock(64)
-            u.pixel_shuffle = u.shuffle  # their attribute name; no parameters
-            ups.append(u)
-        self.block8 = nn.Sequential(*ups, nn.Conv2d(64, 3, 9, padding=4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1 = self.block1(x)
-        b = b1
-        for i in range(2, 7):
-            b = getattr(self, f"block{i}")(b)
-        return (torch.tanh(self.block8(b1 + self.block7(b))) + 1) / 2
 
 
 def _gray_wrap(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -61,18 +36,12 @@ def _gray_wrap(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray],
 
 
 def leftthomas_method(path: Path) -> Method:
-    g = LeftthomasGenerator()
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    g.load_state_dict({k.replace("pixel_shuffle", "shuffle"): v for k, v in state.items()}, strict=True)
-    g.eval()
+    """The spec's generator through srgan's own engine: its pickle is recognised and loaded as
+    the registry's ``leftthomas`` architecture (``srgan convert`` does the same, to a file)."""
+    from srgan.api import from_pretrained
 
-    @torch.inference_mode()
-    def run(lr: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(lr.astype(np.float32).transpose(2, 0, 1) / 255)[None]
-        y = g(x)[0].permute(1, 2, 0).numpy()
-        return np.clip(np.floor(y * 255 + 0.5), 0, 255).astype(np.uint8)
-
-    return Method("leftthomas SRGAN (spec's code)", _gray_wrap(run))
+    model = from_pretrained(path, allow_pickle=True, device="cpu")
+    return Method("leftthomas SRGAN (spec's code)", model.upscale)
 
 
 def opencv_method(path: Path, name: str) -> Method:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.api import SRModel  # noqa: E402
-from srgan.cli import _stages, stage_summary  # noqa: E402
+from srgan.cards import stage_summary, training_stages  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
 from srgan.hub import packaged_models, save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
@@ -102,7 +102,7 @@ def stage_chain(recipe: dict, earlier: list[str] = (), name: str | None = None) 
         init = cfg.get("init_generator")
     parent = packaged_models().get(init) if init else None
     if (chain or (name is not None and init == name)) and parent is not None and parent.with_suffix(".json").is_file():
-        chain[:0] = _stages(json.loads(parent.with_suffix(".json").read_text()).get("training", {}))
+        chain[:0] = training_stages(json.loads(parent.with_suffix(".json").read_text()).get("training", {}))
     return chain
 
 

@@ -75,7 +75,9 @@ def test_evaluate_hr_only_folder_writes_reports_and_figures(tmp_path, tiny_model
 def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "srresnet-x4" in out and "1,549,462 params" in out and "Set5" in out
+    assert "srresnet-x4" in out and "1,549,462" in out and "Set5" in out
+    header, row = out.splitlines()[0], next(line for line in out.splitlines() if line.startswith("srresnet-x4 "))
+    assert row.index(" x4 ") + 1 == header.index("scale") and row.index("1,549,462") + len("1,549,462") == header.index("params") + len("params")  # aligned columns
     assert main(["models", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "### `srresnet-x4`" in md and "| Set14 |" in md and "bicubic PSNR / SSIM" in md
@@ -83,7 +85,7 @@ def test_models_lists_default(capsys):
 
 
 def test_loss_summary_names_every_weighted_term():
-    from srgan.cli import _loss_summary
+    from srgan.cards import loss_summary as _loss_summary
 
     gan = {"stage": "srgan", "loss": {"pixel": "l1", "pixel_weight": 1.0, "feature_matching_weight": 0.1, "lattice_weight": 2.0, "adversarial_weight": 3e-3}}
     assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.003 x adversarial"
@@ -102,7 +104,7 @@ def test_loss_summary_names_every_weighted_term():
 
 
 def test_model_card_rows_list_every_stage_of_a_multi_stage_recipe():
-    from srgan.cli import _first_init, _recipe_summary, _steps_summary
+    from srgan.cards import first_init as _first_init, recipe_summary as _recipe_summary, steps_summary as _steps_summary
 
     one = {"steps": 1500, "recipe": {"name": "srgan", "init_generator": "srresnet-x4", "data": {"crop": 96, "batch_size": 16},
                                      "optim": {"lr": 1e-4, "schedule": "cosine"}}}

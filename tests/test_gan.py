@@ -127,14 +127,16 @@ def test_feature_matching_pulls_g_towards_hr_features_and_leaves_d_alone():
     assert all(torch.equal(a, b) for a, b in zip(d_params, d.parameters())), "the G step must not update D"
     d.train()
     out = stage.train_step(lr, hr)  # targets come from the D step's forward of HR
-    assert {"loss_fm", "loss_d", "loss_adv"} <= set(out)
+    assert {"loss_fm", "loss_d"} <= set(out) and "loss_adv" not in out, "a weight-0 term is not computed"
 
 
 def test_feature_matching_needs_an_srgan_stage():
-    with pytest.raises(ConfigError, match="feature_matching_weight"):
-        load_config(raw={"stage": "srresnet", "data": {"train": ["x"]}, "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
-    cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"]}, "loss": {"pixel_weight": 0.0, "feature_matching_weight": 1.0}})
-    assert cfg.loss.feature_matching_weight == 1.0
+    with pytest.raises(ConfigError, match="fm needs the discriminator"):
+        load_config(raw={"stage": "srresnet", "loss": [{"type": "pixel"}, {"type": "feature_matching"}]})
+    cfg = load_config(raw={"stage": "srgan", "loss": [{"type": "feature_matching", "weight": 1.0}]})
+    assert cfg.loss == [{"type": "feature_matching", "weight": 1.0}]
+    with pytest.raises(ConfigError, match="needs a content term"):
+        load_config(raw={"stage": "srgan", "loss": [{"type": "adversarial"}]})
 
 
 def test_random_shift_crops_pairs_alike_and_is_validated():
@@ -190,10 +192,9 @@ def test_windowed_lattice_loss_sees_a_grid_whose_sign_follows_the_content():
         lattice_loss(flipping, hr, 4, window=6)
     with pytest.raises(ValueError, match="fit in the"):
         lattice_loss(flipping[..., :12, :12], hr[..., :12, :12], 4, window=16)
-    with pytest.raises(ConfigError, match="lattice_window"):
-        load_config(raw={"stage": "srgan", "loss": {"lattice_window": 6}, "data": {"train": ["x"], "crop": 96}})
-    with pytest.raises(ConfigError, match="lattice_window"):
-        load_config(raw={"stage": "srgan", "loss": {"lattice_window": -4}, "data": {"train": ["x"], "crop": 96}})
+    for window in (6, -4):
+        with pytest.raises(ConfigError, match=r"loss\[1\] \(lattice\): window must be"):
+            load_config(raw={"stage": "srgan", "loss": [{"type": "pixel"}, {"type": "lattice", "window": window}], "data": {"crop": 96}})
 
 
 def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
@@ -267,8 +268,8 @@ def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern(
 
 def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     torch.manual_seed(0)
-    cfg = load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                           "loss": {"pixel": "l1", "shift_weight": 1.0, "shift_samples": 3}})
+    cfg = load_config(raw={"stage": "srgan", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                           "loss": [{"type": "pixel", "norm": "l1"}, {"type": "shift", "weight": 1.0, "samples": 3}, {"type": "adversarial", "weight": 1e-3}]})
     g = Generator(2, 1, 8)
     shapes = []
     g.register_forward_hook(lambda m, i, o: shapes.append(tuple(i[0].shape)))
@@ -279,14 +280,14 @@ def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     assert shapes == [(4, 3, 16, 16), (6, 3, 15, 15)], "the crops, then 3 unmoved and 3 moved windows in one batch (one set of BatchNorm statistics)"
     assert torch.isfinite(out["loss_shift"]) and out["loss_shift"].item() > 0
     assert out["loss_g"].item() > out["loss_pixel"].item() + out["loss_shift"].item()
-    mse_cfg = load_config(raw={"stage": "srresnet", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                               "loss": {"pixel": "l1", "shift_weight": 2.0}})
+    mse_cfg = load_config(raw={"stage": "srresnet", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                               "loss": {"pixel": "l1", "shift_weight": 2.0}})  # a flat loss section from before the registry still loads
     mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(lr, hr)
     assert mse_out["loss_g"].item() == pytest.approx(mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5), "the SRResNet stage adds it too"
-    load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "loss": {"shift_margin": 12}})  # unused without shift_weight
-    for bad, key in (({"shift_samples": 5}, "shift_samples"), ({"shift_weight": 1.0, "shift_margin": 15}, "shift_margin"), ({"shift_weight": -1}, "loss"), ({"shift_norm": "l2"}, "shift_norm")):
-        with pytest.raises(ConfigError, match=key):
-            load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": bad})
+    for bad, msg in (({"samples": 5}, "samples must be"), ({"margin": 15}, "margin must be"), ({"weight": -1}, "weight must be >= 0"), ({"norm": "l2"}, "norm must be"),
+                     ({"samples": 1.5}, r"shift\)\.samples: expected int"), ({"sample": 2}, "unknown parameter 'sample' \\(did you mean 'samples'")):
+        with pytest.raises(ConfigError, match=msg):
+            load_config(raw={"stage": "srgan", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": [{"type": "pixel"}, {"type": "shift", **bad}]})
 
 
 def test_chroma_loss_ignores_grey_changes_and_weighs_colour_in_the_content_loss():

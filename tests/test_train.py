@@ -67,17 +67,20 @@ def test_packaged_recipes_are_valid_and_faithful():
     (spec,) = load_recipe("spec")
     assert spec.model.num_blocks == 5 and spec.data.crop == 96 and spec.data.batch_size == 16
     assert spec.optim.betas == (0.9, 0.99) and spec.steps == 150 * 800 // 16
-    assert (spec.loss.pixel_weight, spec.loss.adversarial_weight, spec.loss.vgg_weight, spec.loss.vgg_layer) == (1.0, 1e-3, 6e-3, "relu5_3")
+    assert spec.loss == [{"type": "pixel", "weight": 1.0, "norm": "mse"}, {"type": "vgg", "weight": 6e-3, "layer": "relu5_3"}, {"type": "adversarial", "weight": 1e-3}]
     pre, gan = load_recipe("paper", steps_factor=0.01, out="/tmp/p")
     assert (pre.steps, gan.steps, gan.optim.milestones) == (10_000, 2_000, [1_000])
-    assert gan.init_generator == pre.out_dir and gan.loss.vgg_layer == "relu5_4"
-    assert gan.loss.vgg_rescale == pytest.approx(1 / 12.75)
+    vgg = {t["type"]: t for t in gan.loss}["vgg"]
+    assert gan.init_generator == pre.out_dir and vgg["layer"] == "relu5_4" and "pixel" not in {t["type"] for t in gan.loss}
+    assert vgg["rescale"] == pytest.approx(1 / 12.75)
     _, mse_gan = load_recipe("srgan-mse")
-    assert mse_gan.loss.vgg_weight == 0 and mse_gan.loss.pixel == "mse"
+    assert mse_gan.loss == [{"type": "pixel", "weight": 1.0, "norm": "mse"}, {"type": "adversarial", "weight": 1e-3}]
     (gan,) = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
-    assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and gan.loss.vgg_weight == 0
-    assert gan.loss.feature_matching_weight > 0 and gan.loss.lattice_weight > 0 and gan.loss.shift_weight > 0 and gan.d_random_shift > 0
-    assert gan.loss.chroma_weight > 0
+    kinds = {t["type"] for t in gan.loss}
+    assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and "vgg" not in kinds and gan.d_random_shift > 0
+    assert {"feature_matching", "lattice", "shift", "chroma", "adversarial"} <= kinds
+    for name in recipe_names():  # packaged recipes name no data: the user's flag does
+        assert all(not c.data.train and c.data.val is None for c in load_recipe(name)), name
     (x2,) = load_recipe("cpu-fast-x2")
     assert x2.model.scale == 2 and x2.init_generator == "srresnet-x4"
 
@@ -89,11 +92,14 @@ def test_cpu_fast_srgan_recipe_is_what_trained_the_shipped_srgan_x4():
 
     from srgan.train.recipes import load_recipe
     card = json.loads((Path(__file__).resolve().parents[1] / "src/srgan/weights/srgan-x4.json").read_text())
-    trained = card["training"]["recipe"]
-    (recipe,) = load_recipe("cpu-fast-srgan")
-    now = json.loads(json.dumps(dataclasses.asdict(recipe), default=str))
-    trained.pop("out_dir"), now.pop("out_dir")
-    assert now == trained
+    from srgan.train.config import load_config
+
+    trained = load_config(raw=card["training"]["recipe"])  # the card's flat loss section, converted once to terms
+    assert trained.loss[0] == {"type": "pixel", "weight": 1.0, "norm": "l1"} and trained.loss[-1] == {"type": "adversarial", "weight": 0.006}
+    (recipe,) = load_recipe("cpu-fast-srgan", ["data.train=../shared/data/train", "data.val=../shared/data/benchmarks/Set5/x4"])
+    now, then = (json.loads(json.dumps(dataclasses.asdict(c), default=str)) for c in (recipe, trained))
+    now.pop("out_dir"), then.pop("out_dir")
+    assert now == then
 
 
 def test_recipe_overrides_and_errors():
@@ -101,8 +107,13 @@ def test_recipe_overrides_and_errors():
 
     pre, gan = load_recipe("paper", ["srgan:optim.lr=5e-5", "model.num_blocks=8"])
     assert gan.optim.lr == 5e-5 and pre.optim.lr == 1e-4 and pre.model.num_blocks == gan.model.num_blocks == 8
-    with pytest.raises(ConfigError, match="stage 'srgan'.*unknown config key 'loss.vgg_wieght'"):
+    with pytest.raises(ConfigError, match="no loss term 'vgg_wieght' \\(terms: vgg, adversarial\\)"):
         load_recipe("paper", ["srgan:loss.vgg_wieght=1"])
+    (gan,) = load_recipe("cpu-fast-srgan", ["loss.shift.weight=5", "loss.lattice=null", "loss.vgg={type: vgg, weight: 0.006}"])
+    terms = {t.get("name", t["type"]): t for t in gan.loss}
+    assert terms["shift"]["weight"] == 5 and "lattice" not in terms and terms["vgg"] == {"type": "vgg", "weight": 0.006}
+    with pytest.raises(ConfigError, match="unknown loss type 'vgg19' \\(did you mean 'vgg'"):
+        load_recipe("cpu-fast-srgan", ["loss.perc={type: vgg19}"])
     with pytest.raises(ConfigError, match="no stage named 'gan'"):
         load_recipe("paper", ["gan:optim.lr=1"])
     with pytest.raises(ConfigError, match="not found"):

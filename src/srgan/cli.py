@@ -1,4 +1,4 @@
-"""The ``srgan`` command line: upscale, evaluate, models, demo, train.
+"""The ``srgan`` command line: upscale, evaluate, models, demo, train, convert, serve, export.
 
 Exit codes: 0 success; 1 some inputs failed (each reported on one line);
 2 bad usage, a missing model or an unusable configuration.
@@ -220,89 +220,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 # --- models / demo / train --------------------------------------------------------------
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from .cards import architecture_summary
     from .hub import count_parameters, load_generator, packaged_models
 
     if args.markdown:
-        print(_models_markdown())
+        from .cards import models_markdown
+
+        print(models_markdown())
         return EXIT_OK
     rows = []
     for name, path in packaged_models().items():
         g, cfg = load_generator(path)
         bench = cfg.get("metrics", {})
         score = "  ".join(f"{k} {v['psnr']:.2f}/{v['ssim']:.4f}" for k, v in bench.items()) or "not measured"
-        rows.append(f"{name:<16} SRResNet B={g.num_blocks:<3} x{g.scale}  {count_parameters(g):>9,} params  {score}")
+        rows.append(f"{name:<16} {architecture_summary(g):<22} {'x' + str(g.scale):<5} {count_parameters(g):>10,}  {score}")
     if not rows:
         print("no packaged models installed")
         return EXIT_OK
-    print("name             architecture       params          benchmarks (PSNR/SSIM, Y, shave=scale)")
+    print(f"{'name':<16} {'architecture':<22} {'scale':<5} {'params':>10}  benchmarks (PSNR/SSIM, Y, shave=scale)")
     print("\n".join(rows))
     return EXIT_OK
-
-
-def _loss_summary(recipe: dict) -> str:
-    """'L1 pixel x1 + adversarial x0.001 ...' from a training config dict."""
-    loss = recipe.get("loss", {})
-    terms = [(loss.get("pixel_weight", 1.0), f"{loss.get('pixel', 'mse').upper()} pixel"), (loss.get("vgg_weight", 0.0), f"VGG19 {loss.get('vgg_layer', '')}"),
-             (loss.get("feature_matching_weight", 0.0), "D feature matching"), (loss.get("lattice_weight", 0.0), f"lattice ({loss['lattice_window']} px tiles)" if loss.get("lattice_window") else "lattice"),
-             (loss.get("block_weight", 0.0), "block"), (loss.get("chroma_weight", 0.0), "chroma (Cb, Cr)"), (loss.get("shift_weight", 0.0), "shift equivariance" + (" (squared)" if loss.get("shift_norm") == "mse" else ""))]
-    if recipe.get("stage") == "srgan":
-        terms.append((loss.get("adversarial_weight", 0.0), "adversarial"))
-    return " + ".join(f"{w:g} x {name}" for w, name in terms if w) or "?"
-
-
-def stage_summary(recipe: dict, steps: object) -> dict:
-    """The model-card row of one training stage, from its config dict."""
-    d, o = recipe.get("data", {}), recipe.get("optim", {})
-    return {"name": recipe.get("name", "?"), "steps": steps, "crop": d.get("crop", "?"), "batch_size": d.get("batch_size", "?"),
-            "lr": o.get("lr", "?"), "schedule": o.get("schedule", ""), "init_generator": recipe.get("init_generator")}
-
-
-def _stages(t: dict) -> list[dict]:
-    """A card's training stages: ``training.stages`` of a multi-stage recipe, else its one recipe."""
-    return t.get("stages") or [stage_summary(t.get("recipe", {}), t.get("steps", "?"))]
-
-
-def _recipe_summary(t: dict) -> str:
-    return "; then ".join(f"{s['name']}: batch {s['batch_size']}, {s['crop']} px crops, lr {s['lr']} {s['schedule']}" for s in _stages(t))
-
-
-def _steps_summary(t: dict) -> str:
-    stages = _stages(t)
-    return str(t.get("steps", "?")) if len(stages) == 1 else f"{' + '.join(str(s['steps']) for s in stages)} = {t.get('steps', '?')}"
-
-
-def _first_init(t: dict) -> str | None:
-    """Where training started: the card's free-text ``initialised_from`` if set, else the first stage's init."""
-    init = _stages(t)[0].get("init_generator")
-    return t.get("initialised_from") or (f"`{init}`" if init else None)
-
-
-def _models_markdown() -> str:
-    """The model-card table (README / docs/models.md) from the packaged JSON cards."""
-    from .hub import count_parameters, load_generator, packaged_models
-
-    lines = []
-    for name, path in packaged_models().items():
-        g, cfg = load_generator(path)
-        t, m, b = cfg.get("training", {}), cfg.get("metrics", {}), cfg.get("bicubic", {})
-        sp = cfg.get("speed", {})
-        lines += [f"### `{name}`", "", cfg.get("description", ""), "",
-                  "| | |", "|---|---|",
-                  f"| architecture | SRResNet x{g.scale}, B={g.num_blocks}, {count_parameters(g):,} parameters |",
-                  f"| data | {t.get('data', '?')} |",
-                  f"| recipe | {_recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
-                  f"| loss | {_loss_summary(t.get('recipe', {}))} |",
-                  *([f"| initialised from | {init} |"] if (init := _first_init(t)) else []),
-                  f"| steps | {_steps_summary(t)} |",
-                  f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
-                  f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
-                  "", f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |", "|---|---:|---:|---:|"]
-        for set_name, v in m.items():
-            bb = b.get(set_name, {})
-            gain = f"{v['psnr'] - bb['psnr']:+.2f}" if bb else ""
-            lines.append(f"| {set_name} | {v['psnr']:.2f} / {v['ssim']:.4f} | {bb.get('psnr', float('nan')):.2f} / {bb.get('ssim', float('nan')):.4f} | {gain} |")
-        lines.append("")
-    return "\n".join(lines)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -340,16 +277,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
     from .train import Trainer
     from .train.checkpoint import load_latest_checkpoint
     from .train.recipes import load_recipe
 
     if bool(args.config) == bool(args.recipe):
         raise CLIError("give exactly one of --config FILE or --recipe NAME")
-    stages = load_recipe(args.config or args.recipe, args.set, args.steps_factor, args.out)
+    data = [f"data.train={json.dumps(args.data)}"] if args.data else []
+    data += [f"data.val={json.dumps(args.val)}"] if args.val else []
+    stages = load_recipe(args.config or args.recipe, data + args.set, args.steps_factor, args.out)
     for cfg in stages:
         if args.vgg_weights:
-            cfg.loss.vgg_weights = args.vgg_weights
+            for term in cfg.loss:
+                if term.get("type") == "vgg":
+                    term["weights"] = args.vgg_weights
         done = load_latest_checkpoint(Path(cfg.out_dir) / "checkpoints") if args.resume else None
         if done is not None and int(done[0]["step"]) >= cfg.steps:
             print(f"stage {cfg.name}: already complete ({cfg.out_dir})")
@@ -389,7 +332,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CLIError(f"srgan serve needs the server extras: pip install 'srgan[serve]' ({exc.name} is missing)") from None
     settings = ServerSettings(max_upload_bytes=args.max_upload_bytes, max_input_pixels=args.max_input_pixels, max_output_pixels=args.max_output_pixels,
-                              request_timeout=args.timeout, workers=args.workers, queue_size=args.queue, default_model=args.model, device=args.device)
+                              request_timeout=args.timeout, workers=args.workers, queue_size=args.queue, default_model=args.model, device=args.device,
+                              models_dir=args.models_dir)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
@@ -450,6 +394,27 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     extra = {"name": Path(args.output).stem, "training": {"recipe": cfg, "steps": state["step"], "ema": bool(state.get("ema")) and not args.no_ema}}
     save_generator(g, args.output, extra)
     print(f"wrote {args.output} from {path} (step {state['step']})")
+    return EXIT_OK
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    """A community weight file (BasicSR, Real-ESRGAN, ESRGAN, leftthomas/SRGAN) as an srgan model."""
+    import torch
+
+    from .convert import convert_file
+    from .hub import load_generator
+
+    card = {"source": args.source, "license": args.license, "description": args.description, "mmse_reference": args.mmse_reference}
+    layout, path = convert_file(args.input, args.output, allow_pickle=args.allow_pickle, card=card, overwrite=args.overwrite)
+    g, cfg = load_generator(path)
+    x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        finite = bool(torch.isfinite(g(x)).all())
+    params = ", ".join(f"{k}={v}" for k, v in g.hparams.items())
+    print(f"{args.input}: {layout} -> {cfg['arch']} ({params})")
+    print(f"wrote {path}{'' if finite else ' (warning: the model gives NaN/Inf on a test input)'}")
+    if not args.license:
+        print("note: no --license given; check the weights' licence before sharing them", file=sys.stderr)
     return EXIT_OK
 
 
@@ -518,7 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train from a packaged recipe or a YAML config")
     t.add_argument("--recipe", help=f"packaged recipe ({', '.join(recipe_names())}) or a recipe file")
     t.add_argument("--config", help="a YAML config (single stage, or base + stages)")
-    t.add_argument("--out", help="output folder for a multi-stage recipe (default runs/<recipe>)")
+    t.add_argument("--data", action="append", metavar="FOLDER", help="folder of HR training images (repeatable); sets data.train")
+    t.add_argument("--val", metavar="FOLDER", help="validation folder (HR/ + LR/, or HR images); sets data.val")
+    t.add_argument("--out", help="output folder: of the run (one-stage config), or holding one folder per stage (default runs/<recipe>)")
     t.add_argument("--set", action="append", default=[], metavar="[STAGE:]KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4 or --set srgan:loss.vgg_weight=0.01")
     t.add_argument("--steps-factor", type=float, default=1.0, help="scale every iteration count (steps, milestones, warm-up) by this factor")
     t.add_argument("--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use")
@@ -532,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--model", default=DEFAULT_MODEL, help="default model")
+    sv.add_argument("--models-dir", metavar="DIR", help="also serve the .safetensors models in DIR (e.g. from `srgan convert`)")
     sv.add_argument("--device", default="auto")
     sv.add_argument("--workers", type=int, default=_S.workers, help="concurrent inferences")
     sv.add_argument("--queue", type=int, default=_S.queue_size, help="requests allowed to wait; more get 429")
@@ -552,6 +520,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=int, default=18)
     ex.add_argument("--allow-pickle", action="store_true")
     ex.set_defaults(func=_cmd_export)
+
+    cv = sub.add_parser("convert", help="convert community weights (BasicSR, Real-ESRGAN, ESRGAN, leftthomas/SRGAN) to an srgan .safetensors model")
+    cv.add_argument("input", help="weight file (.pth/.pt need --allow-pickle; .safetensors)")
+    cv.add_argument("output", help="destination .safetensors (use it with -m FILE, or put it in a --models-dir)")
+    cv.add_argument("--allow-pickle", action="store_true", help="read a .pth/.pt file (with torch.load(weights_only=True)); only for files you trust")
+    cv.add_argument("--source", help="where the weights come from (URL or citation), recorded on the card")
+    cv.add_argument("--license", help="the weights' licence, recorded on the card")
+    cv.add_argument("--description", help="one line for the card")
+    cv.add_argument("--mmse-reference", metavar="MODEL", help="PSNR-oriented partner for --alpha and hallucination maps")
+    cv.add_argument("--overwrite", action="store_true")
+    cv.set_defaults(func=_cmd_convert)
 
     da = sub.add_parser("data", help="download and prepare training data")
     dsub = da.add_subparsers(dest="data_command", required=True)

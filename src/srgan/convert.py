@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["ConvertError", "unwrap_state", "detect_layout"]
+__all__ = ["ConvertError", "unwrap_state", "detect_layout", "fill_bn_counters", "convert_file"]
 
 Converted = tuple[str, dict[str, Any], dict[str, torch.Tensor]]
 
@@ -121,3 +122,42 @@ def detect_layout(state: dict[str, torch.Tensor]) -> tuple[str, str, dict[str, A
             return name, arch, params, renamed
     sample = ", ".join(sorted(state)[:3])
     raise ConvertError(f"unknown weight layout (first keys: {sample}); known: {', '.join(n for n, _, _ in LAYOUTS)}")
+
+
+def fill_bn_counters(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """BatchNorm's ``num_batches_tracked`` counters, which older PyTorch versions did not save
+    (it does not affect inference), added as 0 where ``own`` has them and ``state`` lacks them."""
+    extra = {k: torch.zeros_like(v) for k, v in own.items() if k.endswith(".num_batches_tracked") and k not in state}
+    return {**state, **extra} if extra else state
+
+
+def convert_file(src: str | Path, dst: str | Path, allow_pickle: bool = False, card: dict[str, Any] | None = None, overwrite: bool = False) -> tuple[str, Path]:
+    """Read a community weight file, recognise its layout and write it as an srgan safetensors
+    model whose config holds ``arch``, its parameters and ``card`` (source, licence, ...).
+    Returns the layout's description and the written path."""
+    from .hub import ModelFileError, read_state_file, save_generator
+    from .models.registry import build_generator
+
+    src, dst = Path(src), Path(dst)
+    if dst.suffix != ".safetensors":
+        raise ModelFileError(f"{dst}: the output must be a .safetensors file")
+    if dst.exists() and not overwrite:
+        raise ModelFileError(f"{dst}: already exists (use --overwrite to replace it)")
+    state = read_state_file(src, allow_pickle)
+    try:
+        layout, arch, params, state = detect_layout(unwrap_state(state))
+    except ConvertError as exc:
+        raise ModelFileError(f"{src}: {exc}") from None
+    model = build_generator(arch, **params)
+    own = model.state_dict()
+    state = fill_bn_counters(state, own)
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ModelFileError(f"{src}: {layout} layout, but {len(missing)} tensors missing (e.g. {missing[:1]}) and {len(unexpected)} unexpected (e.g. {unexpected[:1]})")
+    for k, v in own.items():
+        if state[k].shape != v.shape:
+            raise ModelFileError(f"{src}: tensor {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
+    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+    meta = {"name": dst.stem, "converted_from": src.name, "source_layout": layout, **{k: v for k, v in (card or {}).items() if v is not None}}
+    save_generator(model, dst, meta)
+    return layout, dst

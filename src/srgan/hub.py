@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .convert import ConvertError, detect_layout, unwrap_state
+from .convert import ConvertError, detect_layout, fill_bn_counters, unwrap_state
 from .models.registry import ArchError, build_generator, generator_config, get_arch
 
 __all__ = ["ModelFileError", "save_generator", "load_generator", "interpolate_generators", "read_config", "packaged_models", "resolve_model_path",
@@ -145,6 +145,7 @@ def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_
     if expect_scale is not None and model.scale != expect_scale:
         raise ModelFileError(f"{path}: model is x{model.scale}, but x{expect_scale} was requested")
     own = model.state_dict()
+    state = fill_bn_counters(state, own)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:

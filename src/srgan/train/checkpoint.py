@@ -91,12 +91,13 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] 
 
 
 def generator_from_run(run: str | Path, ema: bool = True):
-    """``(Generator, state, path)`` from a run folder's newest checkpoint, or from one checkpoint
+    """``(generator, state, path)`` from a run folder's newest checkpoint, or from one checkpoint
     file; EMA weights when present and ``ema`` is true. Raises FileNotFoundError when no
-    checkpoint is readable."""
+    checkpoint is readable. Configs from before the arch registry build an SRResNet."""
     import json
 
-    from ..models import Generator
+    from ..models.registry import build_generator
+    from .config import ModelConfig, _build
 
     run = Path(run)
     if run.is_file():
@@ -107,7 +108,8 @@ def generator_from_run(run: str | Path, ema: bool = True):
         if found is None:
             raise FileNotFoundError(f"no readable checkpoint in {ckpt_dir}")
         state, path = found
-    m = json.loads(state["config"])["model"]
-    g = Generator(m["scale"], m["num_blocks"], m["channels"])
+    m = _build(ModelConfig, json.loads(state["config"])["model"], "model")
+    m.validate()
+    g = build_generator(m.arch, **m.kwargs())
     g.load_state_dict(state["ema"]["module"] if ema and state.get("ema") else state["stage"]["generator"])
     return g, state, path

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "ModelConfig", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides"]
+__all__ = ["ConfigError", "ModelConfig", "DiscriminatorConfig", "DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides"]
 
 
 class ConfigError(ValueError):
@@ -23,13 +23,54 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
+    """The generator: an architecture of :mod:`srgan.models.registry` and its constructor arguments.
+    ``num_blocks`` and ``channels`` left out take the architecture's defaults (filled in by
+    :meth:`validate`, so that saved configs are explicit)."""
+
+    arch: str = "srresnet"
     scale: int = 4
-    num_blocks: int = 16
-    channels: int = 64
+    num_blocks: int | None = None
+    channels: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # further constructor arguments, e.g. rrdbnet's growth_channels
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the architecture's constructor."""
+        out: dict[str, Any] = {"scale": self.scale, **self.options}
+        out.update({k: v for k, v in (("num_blocks", self.num_blocks), ("channels", self.channels)) if v is not None})
+        return out
 
     def validate(self) -> None:
-        _check(self.scale in (2, 4, 8), "model.scale", "must be 2, 4 or 8")
-        _check(self.num_blocks >= 1, "model.num_blocks", "must be >= 1")
+        from ..models.registry import ArchError, check_params, get_arch
+
+        try:
+            arch = get_arch(self.arch)
+            check_params(arch.build, self.kwargs(), f"architecture '{self.arch}'")
+        except ArchError as exc:
+            raise ConfigError(f"model: {exc}") from None
+        for key in ("num_blocks", "channels"):
+            if getattr(self, key) is None and key in arch.defaults:
+                setattr(self, key, arch.defaults[key])
+        _check(self.scale in (2, 3, 4, 8), "model.scale", "must be 2, 3, 4 or 8")
+        _check(self.num_blocks is None or self.num_blocks >= 0, "model.num_blocks", "must be >= 0")
+        _check(self.channels is None or self.channels >= 1, "model.channels", "must be >= 1")
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The SRGAN stage's discriminator: a name in ``srgan.models.registry.DISCRIMINATORS``."""
+
+    arch: str = "srgan"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        from ..models.registry import DISCRIMINATORS, ArchError, check_params
+
+        if self.arch not in DISCRIMINATORS:
+            raise ConfigError(f"discriminator.arch: unknown '{self.arch}' (known: {', '.join(DISCRIMINATORS)})")
+        try:
+            check_params(DISCRIMINATORS[self.arch], self.options, f"discriminator '{self.arch}'")
+        except ArchError as exc:
+            raise ConfigError(f"discriminator.options: {exc}") from None
 
 
 @dataclass
@@ -42,8 +83,11 @@ class DataConfig:
     augment: bool = True
     cache: bool = True  # decode every image once into memory; false: decode per sample (use sub-images + workers)
 
+    def require_train(self) -> None:
+        """Training needs data: packaged recipes name none, the user gives it."""
+        _check(len(self.train) > 0, "data.train", "no training images: pass --data FOLDER (repeatable) or --set data.train=FOLDER")
+
     def validate(self) -> None:
-        _check(len(self.train) > 0, "data.train", "needs at least one folder of HR images")
         _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
 
 
@@ -63,39 +107,6 @@ class OptimConfig:
         _check(self.schedule in ("constant", "step", "cosine"), "optim.schedule", "must be constant, step or cosine")
         _check(self.lr > 0, "optim.lr", "must be positive")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "must be two numbers in [0, 1)")
-
-
-@dataclass
-class LossConfig:
-    """Content loss = pixel_weight * pixel + vgg_weight * VGG(layer); the SRGAN stage adds
-    adversarial_weight * l_Gen and, optionally, feature_matching_weight * D feature matching."""
-
-    pixel: str = "mse"  # mse | l1
-    pixel_weight: float = 1.0
-    vgg_weight: float = 0.0
-    vgg_layer: str = "relu5_4"  # the paper's phi_5,4; the spec's features[:34] is relu5_3
-    vgg_rescale: float = 1.0  # the paper rescales features by 1/12.75
-    vgg_weights: str | None = None  # local file instead of the torchvision download
-    adversarial_weight: float = 1e-3
-    feature_matching_weight: float = 0.0  # SRGAN stage: L1 between D's features of SR and HR (no VGG needed)
-    lattice_weight: float = 0.0  # penalise a pattern on the x{scale} output lattice (see losses.lattice_loss)
-    lattice_window: int = 0  # 0: one pattern over the batch; W: one per W x W output tile (a multiple of the scale)
-    block_weight: float = 0.0  # penalise edges that favour block boundaries of the x{scale} lattice (see losses.block_loss)
-    chroma_weight: float = 0.0  # extra L1 on the Cb, Cr chroma of SR against HR (see losses.chroma_loss)
-    shift_weight: float = 0.0  # sub-pixel shift equivariance of G (see losses.shift_equivariance_loss)
-    shift_samples: int = 0  # how many crops of each batch give a pair of windows (unmoved, moved); 0: half the batch
-    shift_norm: str = "l1"  # l1 | mse: the distance of the shift term
-    shift_margin: int = 0  # output pixels left out at each side of the compared region (0: borders included)
-
-    def validate(self) -> None:
-        from ..models.vgg import VGG19_LAYERS
-
-        _check(self.pixel in ("mse", "l1"), "loss.pixel", "must be mse or l1")
-        _check(self.shift_norm in ("mse", "l1"), "loss.shift_norm", "must be mse or l1")
-        _check(self.vgg_layer in VGG19_LAYERS, "loss.vgg_layer", "must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4")
-        _check(min(self.pixel_weight, self.vgg_weight, self.adversarial_weight, self.feature_matching_weight, self.lattice_weight, self.block_weight, self.chroma_weight, self.shift_weight) >= 0, "loss", "weights must be >= 0")
-        _check(self.pixel_weight > 0 or self.vgg_weight > 0 or self.feature_matching_weight > 0, "loss",
-               "needs a content loss: pixel_weight, vgg_weight or feature_matching_weight > 0")
 
 
 @dataclass
@@ -120,28 +131,41 @@ class TrainConfig:
     d_random_shift: int = 0  # D sees SR/HR pairs cropped at a random 0..N px offset (breaks grid artefacts)
     tensorboard: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    # the generator's objective: a list of {type, weight, [name], ...params} (see srgan.losses.registry)
+    loss: list[dict[str, Any]] = field(default_factory=lambda: [{"type": "pixel", "weight": 1.0, "norm": "mse"}])
 
     def validate(self) -> None:
         _check(self.stage in ("srresnet", "srgan"), "stage", "must be srresnet or srgan")
         _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
-        _check(0 <= self.loss.lattice_window <= self.data.crop and self.loss.lattice_window % self.model.scale == 0, "loss.lattice_window",
-               f"must be 0 (the whole batch) or a multiple of the scale ({self.model.scale}) up to the crop ({self.data.crop})")
-        _check(0 <= self.loss.shift_samples <= self.data.batch_size, "loss.shift_samples", f"must be 0 (half the batch) up to the batch size ({self.data.batch_size})")
-        _check(self.loss.shift_weight == 0 or 0 <= self.loss.shift_margin and 2 * (self.loss.shift_margin + self.model.scale) <= self.data.crop, "loss.shift_margin",
-               f"must be >= 0 and leave a region of the {self.data.crop} px crop to compare")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
-        _check(self.stage == "srgan" or self.loss.feature_matching_weight == 0, "loss.feature_matching_weight",
-               "needs the discriminator: use it in an srgan stage")
-        _check(self.stage == "srgan" or self.loss.pixel_weight > 0 or self.loss.vgg_weight > 0, "loss",
-               "an srresnet stage needs pixel_weight or vgg_weight > 0")
         _check(self.data.crop % self.model.scale == 0, "data.crop", f"must be a multiple of model.scale ({self.model.scale})")
-        for sub in (self.model, self.data, self.optim, self.loss):
+        for sub in (self.model, self.discriminator, self.data, self.optim):
             sub.validate()
+        self.objective()
+
+    def objective(self):
+        """The :class:`~srgan.losses.Objective` of ``loss``, checked against this config."""
+        from ..losses import LossSpecError, Objective
+
+        try:
+            obj = Objective(self.loss)
+            for i, t in enumerate(obj.terms):
+                try:
+                    t.check(self)
+                except ValueError as exc:
+                    raise LossSpecError(f"loss[{i}] ({t.name}): {exc}") from None
+        except LossSpecError as exc:
+            raise ConfigError(str(exc)) from None
+        active = [t for t in obj.terms if t.weight > 0]
+        _check(any(t.content for t in active), "loss", "needs a content term with weight > 0 (pixel, vgg, feature_matching ...)")
+        needs_d = [t.name for t in active if t.needs_discriminator]
+        _check(self.stage == "srgan" or not needs_d, "loss", f"{', '.join(needs_d)} needs the discriminator: use it in an srgan stage")
+        return obj
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -161,6 +185,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): v for k, v in value.items()}
     if origin in (list, tuple):
         if isinstance(value, (str, int, float)) and origin is list:
             value = [value]
@@ -193,6 +221,13 @@ def _build(cls: Any, data: Any, prefix: str = "") -> Any:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    if cls is TrainConfig and isinstance(data.get("loss"), dict):  # a flat loss section from before the registry
+        from ..losses import LossSpecError, legacy_terms
+
+        try:
+            data = {**data, "loss": legacy_terms(data["loss"], str(data.get("stage", "srresnet")))}
+        except LossSpecError as exc:
+            raise ConfigError(str(exc)) from None
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -206,19 +241,47 @@ def _build(cls: Any, data: Any, prefix: str = "") -> Any:
     return cls(**kwargs)
 
 
+def _term(terms: list, name: str, item: str) -> dict[str, Any] | None:
+    """The loss term called ``name`` (its ``name``, else its ``type``) in a term list."""
+    found = [t for t in terms if isinstance(t, dict) and t.get("name", t.get("type")) == name]
+    if len(found) > 1:
+        raise ConfigError(f"override '{item}': several loss terms are called '{name}'; give them names")
+    return found[0] if found else None
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` strings (values parsed as YAML) to a raw config dict."""
+    """Apply ``a.b=value`` strings (values parsed as YAML) to a raw config dict. In the loss
+    list a term is addressed by its name or type: ``loss.shift.weight=5``; ``loss.vgg={type: vgg,
+    weight: 0.006}`` replaces or adds a whole term, ``loss.vgg=null`` removes it."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like key=value")
         key, text = item.split("=", 1)
-        node = raw
+        value = yaml.safe_load(text)
+        node: Any = raw
         parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{item}': {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(text)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):  # the loss list
+                term = _term(node, part, item)
+                names = ", ".join(str(t.get("name", t.get("type"))) for t in node if isinstance(t, dict))
+                if term is None and not (last and isinstance(value, dict) or value is None):
+                    raise ConfigError(f"override '{item}': no loss term '{part}' (terms: {names}); set a parameter with loss.<term>.<param>=value")
+                if last:
+                    if term is not None:
+                        node.remove(term)
+                    if value is not None:
+                        if not isinstance(value, dict):
+                            raise ConfigError(f"override '{item}': a loss term is a mapping such as {{type: {part}, weight: 1.0}}")
+                        node.append({"name": part, **value} if value.get("type", part) != part else {"type": part, **value})
+                    break
+                node = term
+            elif last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+                if not isinstance(node, (dict, list)):
+                    raise ConfigError(f"override '{item}': {part} is not a section")
     return raw
 
 

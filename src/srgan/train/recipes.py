@@ -3,7 +3,8 @@
 Each stage is deep-merged over ``base`` into one :class:`TrainConfig`; its
 ``out_dir`` is ``<out>/<stage name>``, and ``init_generator: "{previous}"``
 points at the previous stage's run (the paper's SRResNet -> SRGAN procedure).
-A file without ``stages`` is a single plain config.
+A file without ``stages`` is a single plain config: one stage, whose ``out_dir`` is
+``out`` itself when given. Overrides, ``steps_factor`` and ``out`` apply alike to both.
 """
 from __future__ import annotations
 
@@ -61,19 +62,23 @@ def load_recipe(name_or_path: str, overrides: list[str] | None = None, steps_fac
     doc = yaml.safe_load(path.read_text()) or {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    if "stages" not in doc:
-        cfg = load_config(path, overrides)
-        return [cfg]
+    single = "stages" not in doc
+    if single:
+        doc = {"stages": [doc]}
     unknown = set(doc) - {"base", "stages"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))} (expected base and stages)")
     out_root = Path(out or Path("runs") / path.stem)
     stages = doc["stages"]
+    if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
+        raise ConfigError(f"{path}: stages must be a list of mappings")
     names = [s.get("name", s.get("stage", f"stage{i}")) for i, s in enumerate(stages)]
     configs, previous = [], None
     for name, entry in zip(names, stages):
         raw = _merge(doc.get("base") or {}, entry)
         raw["name"] = name
+        if single and out:
+            raw["out_dir"] = str(out)
         raw.setdefault("out_dir", str(out_root / name))
         if raw.get("init_generator") == "{previous}":
             if previous is None:

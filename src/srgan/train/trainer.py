@@ -21,17 +21,23 @@ from ..data import ImageCache, ImageFiles, PairedImages, RandomCropDataset, Step
 from ..image_io import quantize
 from ..inference import resolve_device, upscale_array
 from ..metrics import evaluate_pair
-from ..models import Discriminator, Generator
+from ..models.registry import build_discriminator, build_generator
 from .checkpoint import generator_from_run, load_latest_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
 from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
 
-__all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator"]
+__all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields"]
 
 log = logging.getLogger(__name__)
-CSV_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d", "loss_pixel", "loss_vgg", "loss_fm", "loss_lattice", "loss_block", "loss_chroma", "loss_shift", "loss_adv", "d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
+HEAD_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d"]  # then one loss_<name> column per declared loss term
+TAIL_FIELDS = ["d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
+
+
+def csv_fields(cfg: TrainConfig) -> list[str]:
+    """metrics.csv's columns: derived from the declared loss terms, so none is ever dropped."""
+    return HEAD_FIELDS + cfg.objective().columns + TAIL_FIELDS
 
 
 def single_threaded_worker(worker_id: int) -> None:
@@ -90,7 +96,7 @@ def _transfer_scale(weights: dict[str, torch.Tensor], own: dict[str, torch.Tenso
     return out
 
 
-def load_initial_generator(source: str, generator: Generator) -> None:
+def load_initial_generator(source: str, generator: nn.Module) -> None:
     """Initialise G from a packaged model, a .safetensors file or a training run (its EMA weights).
     A source of another scale initialises everything but the extra or missing upsampling blocks
     (fine-tuning a x2 model from a x4 one, say)."""
@@ -109,7 +115,7 @@ def load_initial_generator(source: str, generator: Generator) -> None:
     weights = _transfer_scale(weights, own, source)
     bad = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
     if bad:
-        raise ConfigError(f"init_generator {source}: weights do not fit model x{generator.scale} B={generator.num_blocks} (first mismatch: {bad[0]})")
+        raise ConfigError(f"init_generator {source}: weights do not fit model {generator.arch} {generator.hparams} (first mismatch: {bad[0]})")
     generator.load_state_dict({k: weights[k] for k in own})
 
 
@@ -117,6 +123,7 @@ class Trainer:
     """Runs a :class:`TrainConfig` to completion; resumes from ``out_dir`` if asked. DDP under ``torchrun``."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        cfg.data.require_train()
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.ckpt_dir = self.out / "checkpoints"
@@ -139,7 +146,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         m = cfg.model
         memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.generator = Generator(m.scale, m.num_blocks, m.channels)
+        self.generator = build_generator(m.arch, **m.kwargs())
         if cfg.init_generator and not resume:
             load_initial_generator(cfg.init_generator, self.generator)
         self.generator = self.generator.to(self.device, memory_format=memory)
@@ -148,11 +155,12 @@ class Trainer:
         if cfg.stage == "srgan":
             if not cfg.init_generator and not resume:
                 log.warning("SRGAN stage without init_generator: the paper initialises G from a trained SRResNet; from scratch it is known to fail")
-            self.discriminator = Discriminator().to(self.device, memory_format=memory)
+            self.discriminator = build_discriminator(cfg.discriminator.arch, **cfg.discriminator.options).to(self.device, memory_format=memory)
             self.stage: Stage = SRGANStage(g_train, self._wrap(self.discriminator), cfg, self.device)
         else:
             self.stage = SRResNetStage(g_train, cfg, self.device)
         self.step = 0
+        self._fields = csv_fields(cfg)
         if resume:
             self._resume()
         if self.dist.is_main:
@@ -211,9 +219,17 @@ class Trainer:
     # --- logging -------------------------------------------------------------------------
     def _log_row(self, row: dict[str, Any]) -> None:
         path = self.out / "metrics.csv"
+        fields = self._fields
+        if path.exists():
+            with path.open(newline="") as f:
+                header = next(csv.reader(f), [])
+            if set(row) - set(header) or not header:  # a resumed run whose terms changed: widen the header
+                self._rewrite_log(lambda r: True)
+            with path.open(newline="") as f:
+                fields = next(csv.reader(f))
         new = not path.exists()
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="raise", restval="")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -245,15 +261,21 @@ class Trainer:
 
     def _truncate_log(self) -> None:
         """Drop CSV rows logged after the resumed step (they will be redone)."""
+        self._rewrite_log(lambda r: int(r["step"]) <= self.step)
+
+    def _rewrite_log(self, keep) -> None:
+        """Rewrite metrics.csv with the rows that ``keep``, under this run's columns plus any older ones."""
         path = self.out / "metrics.csv"
         if not path.exists():
             return
         with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows, old = list(reader), list(reader.fieldnames or [])
+        fields = self._fields + [c for c in old if c not in self._fields]
         with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=fields, restval="")
             w.writeheader()
-            w.writerows(r for r in rows if int(r["step"]) <= self.step)
+            w.writerows(r for r in rows if keep(r))
 
     # --- loop ----------------------------------------------------------------------------
     def _loader(self) -> tuple[DataLoader, float]:

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .imresize import resize_weights
-from .models.vgg import VGG19Features
+from ..imresize import resize_weights
+from ..models.vgg import VGG19Features
 
 __all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "chroma_loss", "window_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
 

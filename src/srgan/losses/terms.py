@@ -1,0 +1,218 @@
+"""The generator's objective as weighted terms (Ledig et al. 2017, Eq. 3: content + 1e-3 x adversarial).
+
+Each term is an ``nn.Module`` whose ``forward`` takes a :class:`LossContext` and returns its
+unweighted value; its constructor's keyword arguments are the parameters a recipe may set (type
+hints checked, unknown ones refused). :mod:`.registry` maps the ``type`` names to the classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from . import functional as L
+
+__all__ = ["LossContext", "LossTerm", "PixelLoss", "PerceptualVGGLoss", "FeatureMatchingLoss", "LatticeLoss", "BlockLoss", "ChromaLoss", "ShiftLoss",
+           "AdversarialLoss"]
+
+
+@dataclass
+class LossContext:
+    """What the terms of one generator step may read. The discriminator's outputs are set only
+    in the SRGAN stage, and its features only when a term asks for them (``needs_features``)."""
+
+    sr: torch.Tensor
+    hr: torch.Tensor
+    scale: int
+    generator: nn.Module
+    fake_logits: torch.Tensor | None = None  # D(G(z))
+    real_logits: torch.Tensor | None = None  # D(x), detached
+    fake_feats: list[torch.Tensor] | None = None
+    real_feats: list[torch.Tensor] | None = None
+
+
+class LossTerm(nn.Module):
+    """Base class. ``weight`` multiplies the term; ``name`` (default: ``default_name``) is its
+    log column ``loss_<name>``. ``check(cfg)`` may refuse a training config (raise ValueError)."""
+
+    default_name: ClassVar[str] = "loss"
+    content: ClassVar[bool] = True  # false for the adversarial term: a recipe needs at least one content term
+    needs_discriminator: ClassVar[bool] = False
+    needs_features: ClassVar[bool] = False
+
+    def __init__(self, weight: float = 1.0, name: str | None = None) -> None:
+        super().__init__()
+        if weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        self.weight, self.name = float(weight), name or self.default_name
+
+    def label(self) -> str:
+        """How the model card names the term."""
+        return self.default_name
+
+    def check(self, cfg) -> None:  # noqa: B027 - optional hook
+        """Refuse settings that do not fit the training config (crop, scale, stage)."""
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load what the term needs before training starts (called once by the stage)."""
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class PixelLoss(LossTerm):
+    """l_MSE of Eq. (4) (``norm: mse``), or L1 (``norm: l1``, converges faster in PSNR)."""
+
+    default_name = "pixel"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, norm: str = "mse") -> None:
+        super().__init__(weight, name)
+        self.norm, self.fn = norm, L.pixel_loss(norm)
+
+    def label(self) -> str:
+        return f"{self.norm.upper()} pixel"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return self.fn(ctx.sr.float(), ctx.hr.float())
+
+
+class PerceptualVGGLoss(LossTerm):
+    """l_VGG/i,j of Eq. (5): MSE between VGG19 features at ``layer``, rescaled by ``rescale``
+    (the paper: 1/12.75). ``weights``: a local copy of torchvision's VGG19, else it downloads."""
+
+    default_name = "vgg"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, layer: str = "relu5_4", rescale: float = 1.0, weights: str | None = None) -> None:
+        super().__init__(weight, name)
+        from ..models.vgg import VGG19_LAYERS
+
+        if layer not in VGG19_LAYERS:
+            raise ValueError(f"layer must be a VGG19 layer name such as relu2_2, relu5_3, relu5_4, got {layer!r}")
+        self.layer, self.rescale, self.weights_path = layer, rescale, weights
+        self._vgg: L.VGGLoss | None = None  # built on first use: the weights may need a download
+
+    def label(self) -> str:
+        return f"VGG19 {self.layer}"
+
+    def setup(self) -> None:
+        if self._vgg is None:
+            self._vgg = L.VGGLoss(self.layer, L.load_vgg19_weights(self.weights_path), self.rescale)
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        self.setup()
+        return self._vgg.to(ctx.sr.device)(ctx.sr, ctx.hr).float()
+
+
+class FeatureMatchingLoss(LossTerm):
+    """L1 between D's features of G(z) and of the paired x at its eight stages
+    (:func:`~srgan.losses.functional.feature_matching_loss`): a perceptual loss without ImageNet weights."""
+
+    default_name = "fm"
+    needs_discriminator = True
+    needs_features = True
+
+    def label(self) -> str:
+        return "D feature matching"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.feature_matching_loss(ctx.fake_feats, ctx.real_feats)
+
+
+class LatticeLoss(LossTerm):
+    """A pattern on the x{scale} output lattice (:func:`~srgan.losses.functional.lattice_loss`);
+    ``window`` 0: one pattern for the batch, W: one per W x W output tile."""
+
+    default_name = "lattice"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, window: int = 0) -> None:
+        super().__init__(weight, name)
+        self.window = window
+
+    def label(self) -> str:
+        return f"lattice ({self.window} px tiles)" if self.window else "lattice"
+
+    def check(self, cfg) -> None:
+        s, crop = cfg.model.scale, cfg.data.crop
+        if not (0 <= self.window <= crop and self.window % s == 0):
+            raise ValueError(f"window must be 0 (the whole batch) or a multiple of the scale ({s}) up to the crop ({crop})")
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.lattice_loss(ctx.sr, ctx.hr, ctx.scale, self.window)
+
+
+class BlockLoss(LossTerm):
+    """Edges that favour the x{scale} block boundaries (:func:`~srgan.losses.functional.block_loss`)."""
+
+    default_name = "block"
+
+    def label(self) -> str:
+        return "block"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.block_loss(ctx.sr, ctx.hr, ctx.scale)
+
+
+class ChromaLoss(LossTerm):
+    """L1 on the BT.601 chroma (Cb, Cr) of SR against HR (:func:`~srgan.losses.functional.chroma_loss`)."""
+
+    default_name = "chroma"
+
+    def label(self) -> str:
+        return "chroma (Cb, Cr)"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.chroma_loss(ctx.sr, ctx.hr)
+
+
+class ShiftLoss(LossTerm):
+    """Sub-pixel shift equivariance of G (:func:`~srgan.losses.functional.shift_equivariance_loss`).
+
+    For the first ``samples`` crops (0: half the batch), two windows of the HR crop, one scale
+    smaller, are taken: one at (0, 0) and one moved by a random offset that is not a multiple of
+    the scale. Their LRs go through G together, so that BatchNorm sees one batch for both, and
+    the term compares the outputs over their whole overlap (``margin`` output px left out)."""
+
+    default_name = "shift"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, samples: int = 0, norm: str = "l1", margin: int = 0) -> None:
+        super().__init__(weight, name)
+        if norm not in ("l1", "mse"):
+            raise ValueError(f"norm must be l1 or mse, got {norm!r}")
+        self.samples, self.norm, self.margin = samples, norm, margin
+
+    def label(self) -> str:
+        return "shift equivariance" + (" (squared)" if self.norm == "mse" else "")
+
+    def check(self, cfg) -> None:
+        if not 0 <= self.samples <= cfg.data.batch_size:
+            raise ValueError(f"samples must be 0 (half the batch) up to the batch size ({cfg.data.batch_size})")
+        if self.margin < 0 or 2 * (self.margin + cfg.model.scale) > cfg.data.crop:
+            raise ValueError(f"margin must be >= 0 and leave a region of the {cfg.data.crop} px crop to compare")
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        hr, s = ctx.hr, ctx.scale
+        n = self.samples or max(1, len(hr) // 2)
+        shifts = [(k // s, k % s) for k in torch.randint(1, s * s, (n,)).tolist()]  # offsets in [0, s)^2 but (0, 0)
+        pairs = L.window_lr(torch.cat([hr[:n], hr[:n]]), [(0, 0)] * n + shifts, s)
+        memory = torch.channels_last if hr.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        out = ctx.generator(pairs.contiguous(memory_format=memory))
+        return L.shift_equivariance_loss(out[:n], out[n:], shifts, self.margin, self.norm)
+
+
+class AdversarialLoss(LossTerm):
+    """l_Gen of Eq. (6), -log D(G(z)), on logits; :meth:`d_loss` is the discriminator's BCE."""
+
+    default_name = "adv"
+    content = False
+    needs_discriminator = True
+
+    def label(self) -> str:
+        return "adversarial"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.adversarial_g_loss(ctx.fake_logits.float())
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return L.discriminator_loss(real_logits.float(), fake_logits.float())
