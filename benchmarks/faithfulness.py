@@ -17,20 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from srgan.api import from_pretrained
+from srgan.artifacts import sharpness
 from srgan.data import PairedImages
 from srgan.faithfulness import enforce_consistency, hallucination_map, lr_consistency, overlay
 from srgan.figures import side_by_side
 from srgan.image_io import quantize
 from srgan.imresize import imresize
 from srgan.metrics import evaluate_pair
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alpha_curve import gradient_energy  # noqa: E402
-
-
-def sharpness(img: np.ndarray, hr: np.ndarray, border: int) -> float:
-    return gradient_energy(img, border) / gradient_energy(hr, border)
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

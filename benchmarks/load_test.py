@@ -13,12 +13,14 @@ import io
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from srgan.server.process import current_rss_mb, peak_rss_mb, served
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test suite's server harness
+from served import current_rss_mb, peak_rss_mb, served  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:

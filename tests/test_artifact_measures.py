@@ -1,13 +1,8 @@
-"""The measures that benchmarks/artifacts.py reports for grid and block artefacts."""
-import sys
-from pathlib import Path
-
+"""The artefact measures that `srgan evaluate --artefacts` reports (srgan.artifacts)."""
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from artifacts import block, chroma_error, colour_shift, grid_level, shift_consistency, shift_profile, lattice_levels, worst_lattice_tile  # noqa: E402
-
-from srgan.imresize import imresize  # noqa: E402
+from srgan.artifacts import block, chroma_error, colour_shift, grid_level, lattice_levels, shift_consistency, shift_profile, worst_lattice_tile
+from srgan.imresize import imresize
 
 
 def test_grid_level_is_the_rms_of_a_lattice_pattern_in_levels():

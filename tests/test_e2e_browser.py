@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason(
 
 @pytest.fixture(scope="module")
 def server():
-    from srgan.server.process import served
+    from served import served
 
     with served("--device", "cpu") as (url, _):
         yield url

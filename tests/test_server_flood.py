@@ -9,7 +9,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from conftest import natural_image  # noqa: E402
-from srgan.server.process import peak_rss_mb, served  # noqa: E402
+from served import peak_rss_mb, served  # noqa: E402
 
 RSS_BOUND_MB = 1500  # stated bound for the default model, 1 worker, 64x64 inputs
 

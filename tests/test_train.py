@@ -384,3 +384,40 @@ def test_loader_workers_run_single_threaded():
 
     loader = torch.utils.data.DataLoader(_BlasThreads(), batch_size=None, num_workers=1, worker_init_fn=single_threaded_worker)
     assert [int(n) for n in loader] == [1, 1]
+
+
+def test_one_stage_config_takes_steps_factor_and_out(tmp_path):
+    """Regression: a config without `stages` used to ignore --steps-factor and --out silently."""
+    from srgan.train.recipes import load_recipe
+
+    path = _config(tmp_path, "single", steps=1000)
+    (cfg,) = load_recipe(str(path), steps_factor=0.1, out=str(tmp_path / "elsewhere"))
+    assert cfg.steps == 100 and cfg.out_dir == str(tmp_path / "elsewhere")
+    staged = tmp_path / "staged.yaml"
+    staged.write_text(yaml.safe_dump({"base": yaml.safe_load(path.read_text()), "stages": [{"name": "a"}]}))
+    (a,) = load_recipe(str(staged), steps_factor=0.1, out=str(tmp_path / "root"))
+    assert a.steps == 100 and a.out_dir == str(tmp_path / "root" / "a")
+
+
+def test_train_without_data_says_how_to_give_it(tmp_path, capsys):
+    from srgan.cli import main
+
+    assert main(["train", "--recipe", "cpu-fast-x2", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "no training images: pass --data FOLDER" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_minutes_fits_one_stage_and_resume_keeps_its_plan(tmp_path, capsys):
+    from srgan.cli import main
+
+    path = _config(tmp_path, "timed", steps=1000)
+    args = ["train", "--config", str(path), "--minutes", "0.05", "--no-progress", "--set", "val_every=1000000"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    planned = int(out.split(" steps (warm-up")[0].rsplit(" ", 1)[1])
+    assert 1 <= planned < 1000 and f"{planned} steps" in out
+    assert load_latest_checkpoint(tmp_path / "timed" / "checkpoints")[0]["step"] == planned
+    assert main([*args, "--resume"]) == 0
+    assert f"already complete" in capsys.readouterr().out
+    assert main(["train", "--recipe", "cpu-fast", "--minutes", "1", "--data", str(tmp_path)]) == 2
+    assert "--minutes budgets one stage: pick it with --stage" in capsys.readouterr().err

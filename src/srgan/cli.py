@@ -191,6 +191,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         name = m.name if m.name not in names else spec
         names.add(name)
         methods.append(model_method(name, m))
+    for spec in args.model if args.alpha_curve else []:  # the perception-distortion curve of each model
+        for alpha in args.alpha_curve:
+            m = from_pretrained(spec, device=args.device, allow_pickle=args.allow_pickle, alpha=alpha)
+            methods.append(model_method(m.name, m))
     niqe_params = None
     if args.niqe_params:
         from .niqe import load_pristine
@@ -209,7 +213,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         if not Path(root).exists():
             raise CLIError(f"benchmark folder {root} does not exist")
-        results.append(evaluate_set(root, scale, methods, figure, niqe_params=niqe_params))
+        results.append(evaluate_set(root, scale, methods, figure, niqe_params=niqe_params, artefacts=args.artefacts))
     print(format_markdown(results))
     if args.out:
         for p in write_reports(results, args.out, tuple(args.formats.split(","))):
@@ -288,11 +292,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     data = [f"data.train={json.dumps(args.data)}"] if args.data else []
     data += [f"data.val={json.dumps(args.val)}"] if args.val else []
     stages = load_recipe(args.config or args.recipe, data + args.set, args.steps_factor, args.out)
+    if args.stage:
+        picked = [c for c in stages if c.name == args.stage]
+        if not picked:
+            raise CLIError(f"no stage '{args.stage}' (stages: {', '.join(c.name for c in stages)})")
+        stages = picked
+    if args.minutes and len(stages) > 1:
+        raise CLIError(f"--minutes budgets one stage: pick it with --stage ({', '.join(c.name for c in stages)})")
     for cfg in stages:
         if args.vgg_weights:
             for term in cfg.loss:
                 if term.get("type") == "vgg":
                     term["weights"] = args.vgg_weights
+        if args.minutes:
+            cfg = _fit_to_budget(cfg, args.minutes, args.resume)
         done = load_latest_checkpoint(Path(cfg.out_dir) / "checkpoints") if args.resume else None
         if done is not None and int(done[0]["step"]) >= cfg.steps:
             print(f"stage {cfg.name}: already complete ({cfg.out_dir})")
@@ -301,6 +314,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"stage {cfg.name}: {cfg.stage}, {cfg.steps} steps -> {cfg.out_dir}")
         Trainer(cfg, resume=args.resume).fit(progress=not args.no_progress)
     return EXIT_OK
+
+
+def _fit_to_budget(cfg, minutes: float, resume: bool):
+    """``cfg`` with the step count that fills ``minutes`` (timed by a short probe run), so that
+    the schedule anneals on time; on ``--resume``, the step count planned the first time."""
+    import json
+
+    from .train.budget import plan_steps, probe_seconds_per_step, with_steps
+
+    saved = Path(cfg.out_dir) / "config.json"
+    if resume and saved.is_file():
+        planned = json.loads(saved.read_text())
+        print(f"stage {cfg.name}: resuming the {planned['steps']} steps planned for its budget")
+        return with_steps(cfg, planned["steps"])
+    per_step = probe_seconds_per_step(cfg)
+    cfg = plan_steps(cfg, minutes, per_step)
+    print(f"stage {cfg.name}: {per_step * 1000:.0f} ms/step in a probe run; {cfg.steps} steps (warm-up {cfg.optim.warmup_steps}) fill {minutes:g} min")
+    return cfg
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -461,9 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-m", "--model", action="append", default=[], help="packaged name or weight file; repeatable (bicubic is always included)")
     e.add_argument("--scale", type=int, help="scale when no model is given (default: the models' scale, else 4)")
     e.add_argument("-o", "--out", help="folder for results.md/.csv/.json and figures")
-    e.add_argument("--formats", default="md,csv,json")
+    e.add_argument("--formats", default="md,csv,json", help="report files to write into --out: any of md, csv, json (default md,csv,json)")
     e.add_argument("--niqe-params", metavar="NPZ", help="add NIQE (no-reference, lower is more natural) using this pristine-model file")
     e.add_argument("--save-figures", action="store_true", help="write original | LR | bicubic | model figures per image (needs --out)")
+    e.add_argument("--artefacts", action="store_true", help="add colour shift, chroma error, checkerboard, grid level, block and sharpness (mean / worst image)")
+    e.add_argument("--alpha-curve", type=lambda v: [float(a) for a in v.split(",")], metavar="A,B,...",
+                   help="also run each model at these --alpha values (e.g. 0,0.25,0.5,0.75,1): the perception-distortion curve")
     model_args(e)
     e.set_defaults(func=_cmd_evaluate)
 
@@ -487,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val", metavar="FOLDER", help="validation folder (HR/ + LR/, or HR images); sets data.val")
     t.add_argument("--out", help="output folder: of the run (one-stage config), or holding one folder per stage (default runs/<recipe>)")
     t.add_argument("--set", action="append", default=[], metavar="[STAGE:]KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4 or --set srgan:loss.vgg_weight=0.01")
+    t.add_argument("--stage", help="train only this stage of the recipe")
+    t.add_argument("--minutes", type=float, help="fit the stage's steps to this wall-clock budget (a short probe run times a step; the schedule ends on time)")
     t.add_argument("--steps-factor", type=float, default=1.0, help="scale every iteration count (steps, milestones, warm-up) by this factor")
     t.add_argument("--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")

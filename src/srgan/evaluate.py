@@ -48,6 +48,11 @@ class SetResult:
         rows = list(self.per_image[method].values())
         return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
+    def worst(self, method: str, key: str) -> tuple[str, float]:
+        """The image with the largest ``key`` (an artefact measure) and its value."""
+        name, row = max(self.per_image[method].items(), key=lambda kv: kv[1][key])
+        return name, row[key]
+
     @property
     def methods(self) -> list[str]:
         return list(self.per_image)
@@ -60,9 +65,10 @@ def find_benchmark_dir(path: str | Path, scale: int) -> Path:
 
 
 def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None,
-                 niqe_params: dict | None = None) -> SetResult:
+                 niqe_params: dict | None = None, artefacts: bool = False) -> SetResult:
     """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
-    LR-consistency PSNR; NIQE when ``niqe_params`` is given)."""
+    LR-consistency PSNR; NIQE when ``niqe_params`` is given; the measures of
+    :mod:`srgan.artifacts` when ``artefacts``)."""
     pairs = PairedImages(find_benchmark_dir(root, scale), scale)
     result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
     for name, lr, hr in pairs:
@@ -77,16 +83,24 @@ def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: 
                 from .niqe import niqe_image
 
                 result.per_image[m.name][name]["niqe"] = niqe_image(sr, niqe_params, border=scale)
+            if artefacts:
+                from .artifacts import measures
+
+                result.per_image[m.name][name].update(measures(sr, hr, scale))
         if on_image:
             on_image(name, lr, hr, outputs, {m: result.per_image[m][name] for m in outputs})
     return result
 
 
 def format_markdown(results: list[SetResult]) -> str:
-    """One Markdown table per set: method, PSNR, SSIM, MSE."""
+    """One Markdown table per set: method, PSNR, SSIM, MSE, LR-consistency (NIQE when measured);
+    then, when measured, one table of artefact measures (mean, and the worst image)."""
+    from .artifacts import MEASURES
+
     lines = []
     for r in results:
-        has_niqe = "niqe" in r.mean(r.methods[0])
+        first = r.mean(r.methods[0])
+        has_niqe = "niqe" in first
         lines += [f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})", "",
                   "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |" + (" NIQE |" if has_niqe else ""),
                   "|---|---:|---:|---:|---:|" + ("---:|" if has_niqe else "")]
@@ -94,6 +108,15 @@ def format_markdown(results: list[SetResult]) -> str:
             s = r.mean(m)
             lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |" + (f" {s['niqe']:.2f} |" if has_niqe else ""))
         lines.append("")
+        measured = [k for k in MEASURES if k in first]
+        if measured:
+            lines += [f"Artefacts, {r.set_name} x{r.scale}: mean / worst image (see `srgan.artifacts`)", "",
+                      "| method | " + " | ".join(MEASURES[k] for k in measured) + " |", "|---|" + "---:|" * len(measured)]
+            for m in r.methods:
+                s = r.mean(m)
+                cells = [f"{s[k]:.2f} / {r.worst(m, k)[1]:.2f} ({r.worst(m, k)[0]})" for k in measured]
+                lines.append(f"| {m} | " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -108,13 +131,14 @@ def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[
     if "csv" in formats:
         written.append(out / "results.csv")
         with written[-1].open("w", newline="") as f:
+            keys = list(dict.fromkeys(k for r in results for m in r.methods for k in r.mean(m)))  # psnr, ssim, mse, lr_psnr, then measured extras
             w = csv.writer(f)
-            w.writerow(["set", "scale", "method", "image", "psnr", "ssim", "mse", "lr_psnr"])
+            w.writerow(["set", "scale", "method", "image", *keys])
             for r in results:
                 for m in r.methods:
                     rows = [*r.per_image[m].items(), ("mean", r.mean(m))]
                     for img, s in rows:
-                        w.writerow([r.set_name, r.scale, m, img, f"{s['psnr']:.4f}", f"{s['ssim']:.6f}", f"{s['mse']:.8f}", f"{s['lr_psnr']:.4f}"])
+                        w.writerow([r.set_name, r.scale, m, img, *(f"{s[k]:.8g}" if k in s else "" for k in keys)])
     if "json" in formats:
         written.append(out / "results.json")
         data = [{"set": r.set_name, "scale": r.scale, "methods": {m: {"mean": r.mean(m), "seconds": r.seconds[m], "images": r.per_image[m]} for m in r.methods}} for r in results]

@@ -77,8 +77,8 @@ def load_recipe(name_or_path: str, overrides: list[str] | None = None, steps_fac
     for name, entry in zip(names, stages):
         raw = _merge(doc.get("base") or {}, entry)
         raw["name"] = name
-        if single and out:
-            raw["out_dir"] = str(out)
+        if out:  # the user's folder wins over the recipe's
+            raw["out_dir"] = str(out) if single else str(out_root / name)
         raw.setdefault("out_dir", str(out_root / name))
         if raw.get("init_generator") == "{previous}":
             if previous is None:

@@ -1,4 +1,4 @@
-"""Run ``srgan serve`` in a child process on a free loopback port (tests, benchmarks)."""
+"""Test harness: run ``srgan serve`` in a child process on a free loopback port (tests, benchmarks/load_test.py)."""
 from __future__ import annotations
 
 import contextlib

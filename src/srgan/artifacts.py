@@ -1,39 +1,31 @@
-"""Colour shift and checkerboard check of SR outputs against HR, per image.
+"""Artefact measures of SR outputs against HR, per image (``srgan evaluate --artefacts``).
 
-    python benchmarks/artifacts.py --bench ../shared/data/benchmarks --model srresnet-x4 --model srgan-x4 [--set Set14]
-
-Per image and method (bicubic and each model, x4):
-  colour shift   max over R, G, B of |mean(SR) - mean(HR)|, in 8-bit levels (0..255)
-  chroma error   mean |Cb(SR) - Cb(HR)| and |Cr(SR) - Cr(HR)| per pixel (BT.601), in 8-bit
-                 levels: local false colour (a line beaded with blue, colour in a grey image)
-                 that leaves the mean colour alone
-  checkerboard   power of the output's luma at the spatial frequencies of a period-2 and
-                 period-4 pattern on the output grid (the periods a x2 PixelShuffle twice can
-                 imprint), divided by the HR's power at the same frequencies. About 1 means no
-                 more periodic structure than the ground truth; a checkerboard shows as >> 1.
-                 HR images hold very little of it, so a large ratio can still be faint:
-  grid level     the same pattern's RMS amplitude in 8-bit luma levels (HR's in the header row);
-                 below about 1 level it cannot be seen
-  block          RMS difference between SR and HR of the mean edge strength by sub-pixel phase
-                 (srgan.losses.block_loss, x100): texture drawn as a mesh on the 4x4 blocks that
-                 each LR pixel becomes. 0 = as even as HR
-Prints a Markdown table and the per-method worst case.
+- colour shift: max over R, G, B of |mean(SR) - mean(HR)|, in 8-bit levels;
+- chroma error: mean |Cb(SR) - Cb(HR)| and |Cr(SR) - Cr(HR)| per pixel (BT.601), in 8-bit
+  levels: local false colour (a line beaded with blue) that leaves the mean colour alone;
+- checkerboard: luma power at the frequencies of a period-2 and period-4 pattern on the output
+  grid (what a x2 PixelShuffle twice can imprint), over HR's power there (about 1: no more
+  periodic structure than the ground truth);
+- grid level: that pattern's RMS amplitude in 8-bit luma levels (below about 1 it cannot be seen);
+- block: RMS difference between SR and HR of the mean edge strength by sub-pixel phase
+  (:func:`srgan.losses.block_loss`, x100): texture drawn as a mesh on the blocks that each LR
+  pixel becomes (0: as even as HR);
+- sharpness: gradient energy over HR's;
+- shift consistency (:func:`shift_consistency`): translation equivariance in dB.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from srgan.api import from_pretrained
-from srgan.data import PairedImages
-from srgan.imresize import imresize
-from srgan.losses import block_loss, chroma_loss
-from srgan.metrics import rgb_to_y
+from .imresize import imresize
+from .losses import block_loss, chroma_loss
+from .metrics import rgb_to_y, shave
+
+__all__ = ["MEASURES", "measures", "colour_shift", "periodic_power", "grid_level", "lattice_levels", "worst_lattice_tile", "block", "chroma_error",
+           "sharpness", "gradient_energy", "shift_error", "shift_consistency", "shift_profile"]
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
@@ -82,9 +74,9 @@ def _tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(_rgb(img).astype(np.float32) / 255).permute(2, 0, 1)[None]
 
 
-def block(sr: np.ndarray, hr: np.ndarray) -> float:
+def block(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> float:
     """srgan.losses.block_loss of SR against HR (x100), on RGB in [0, 1]."""
-    return 100 * block_loss(_tensor(sr), _tensor(hr), 4).item()
+    return 100 * block_loss(_tensor(sr), _tensor(hr), scale).item()
 
 
 def chroma_error(sr: np.ndarray, hr: np.ndarray) -> float:
@@ -144,43 +136,24 @@ def shift_profile(err: np.ndarray, bands: Sequence[int], interior: int = 64) -> 
     return out
 
 
-MEASURES = ("colour shift", "chroma error", "checkerboard", "grid level", "block")
+def gradient_energy(img: np.ndarray, border: int) -> float:
+    """Mean gradient magnitude of the Y channel, ``border`` pixels shaved."""
+    y = shave(rgb_to_y(_rgb(img)), border)
+    gy, gx = np.gradient(y)
+    return float(np.mean(np.hypot(gx, gy)))
 
 
-def measures(sr: np.ndarray, hr: np.ndarray) -> tuple[float, ...]:
-    """The per-image measures, in the order of MEASURES."""
-    return colour_shift(sr, hr), chroma_error(sr, hr), periodic_power(sr) / periodic_power(hr), grid_level(sr), block(sr, hr)
+def sharpness(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """Gradient energy of SR over that of HR: 1 is as sharp as the ground truth; bicubic and MSE
+    models score well below 1, a model that draws texture near or above it."""
+    return gradient_energy(sr, border) / max(gradient_energy(hr, border), 1e-12)
 
 
-def set_and_models_args(doc: str | None) -> argparse.Namespace:
-    """``--bench DIR --model NAME [--model NAME ...] [--set Set14]``, the arguments of the Set14 artefact scripts."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", required=True)
-    ap.add_argument("--model", action="append", required=True)
-    ap.add_argument("--set", default="Set14")
-    return ap.parse_args()
+MEASURES = {"colour_shift": "colour shift", "chroma": "chroma error", "checkerboard": "checkerboard (x HR)", "grid": "grid level",
+            "block": "block", "sharpness": "sharpness (x HR)"}
 
 
-def main() -> int:
-    args = set_and_models_args(__doc__)
-    models = {n: from_pretrained(n, device="cpu") for n in args.model}
-    methods = ["bicubic", *models]
-    cols = MEASURES
-    print("| image | HR grid level | " + " | ".join(f"{m} {c}" for m in methods for c in cols) + " |")
-    print("|---|---:|" + "---:|" * len(cols) * len(methods))
-    worst = {m: [0.0] * len(cols) for m in methods}
-    for name, lr, hr in PairedImages(Path(args.bench) / args.set / "x4", 4):
-        outs = {"bicubic": np.floor(np.clip(imresize(lr.astype(np.float64) / 255, 4), 0, 1) * 255 + 0.5).astype(np.uint8)}
-        outs.update({n: m.upscale(lr) for n, m in models.items()})
-        cells = []
-        for m in methods:
-            vals = measures(outs[m], hr)
-            worst[m] = [max(a, b) for a, b in zip(worst[m], vals)]
-            cells.append(" | ".join(f"{v:.2f}" for v in vals))
-        print(f"| {name} | {grid_level(hr):.2f} | " + " | ".join(cells) + " |")
-    print("| **worst** | | " + " | ".join(" | ".join(f"**{v:.2f}**" for v in worst[m]) for m in methods) + " |")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def measures(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> dict[str, float]:
+    """The per-image artefact measures (keys of :data:`MEASURES`) of SR against HR."""
+    return {"colour_shift": colour_shift(sr, hr), "chroma": chroma_error(sr, hr), "checkerboard": periodic_power(sr) / max(periodic_power(hr), 1e-12),
+            "grid": grid_level(sr), "block": block(sr, hr, scale), "sharpness": sharpness(sr, hr, scale)}
