@@ -6,9 +6,11 @@
 Rows: MATLAB bicubic, our packaged models, FSRCNN and ESPCN through OpenCV's
 dnn_superres (pip install opencv-contrib-python-headless), and leftthomas/SRGAN's
 generator (the spec's code; B=5, old layout: block7 is conv+PReLU, output
-(tanh(x)+1)/2; the registry's ``leftthomas`` architecture). Peers whose files or packages are missing are skipped with a note.
+(tanh(x)+1)/2; the registry's ``leftthomas`` architecture). Peers whose files or packages are missing
+are skipped with a note.
 Protocol: Y channel (BT.601), shave 4, SSIM as Wang et al.; s/MP on a 256x256 LR.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from srgan.evaluate import Method, evaluate_set
 from srgan.imresize import imresize
@@ -27,11 +28,13 @@ from srgan.imresize import imresize
 
 def _gray_wrap(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """Run an RGB upscaler on a gray image by replicating it, then average the channels."""
+
     def run(lr: np.ndarray) -> np.ndarray:
         if lr.ndim == 2:
             out = fn(np.repeat(lr[..., None], 3, axis=2))
             return np.clip(np.floor(out.astype(np.float64).mean(axis=2) + 0.5), 0, 255).astype(np.uint8)
         return fn(lr)
+
     return run
 
 
@@ -105,7 +108,10 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for m in methods:
         a, b = results[0].mean(m.name), results[1].mean(m.name)
-        print(f"| {m.name} | {a['psnr']:.2f} | {a['ssim']:.4f} | {b['psnr']:.2f} | {b['ssim']:.4f} | {speed[m.name]:.2f} |")
+        print(
+            f"| {m.name} | {a['psnr']:.2f} | {a['ssim']:.4f} | {b['psnr']:.2f} | {b['ssim']:.4f} | "
+            f"{speed[m.name]:.2f} |"
+        )
     for n in notes:
         print(f"\nnote: {n}")
     return 0

@@ -8,6 +8,7 @@ PSNR/SSIM (Y, shave 4), LR-consistency PSNR and sharpness (gradient energy over
 HR's). With --figures, writes per Set14 image HR | model | hallucination map for
 every non-MMSE model (the map compares it with srresnet-x4).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ from srgan.figures import side_by_side
 from srgan.image_io import quantize
 from srgan.imresize import imresize
 from srgan.metrics import evaluate_pair
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,11 +55,17 @@ def main() -> int:
                     if n == args.reference:
                         continue
                     heat = hallucination_map(outs[n].astype(np.float64) / 255, mmse.astype(np.float64) / 255, lr, 4)
-                    side_by_side([("HR", hr), (n, outs[n]), ("hallucination map", overlay(outs[n], heat))], Path(args.figures) / f"{name_img}_{n}.jpg",
-                                 title=f"Set14 {name_img}")
+                    side_by_side(
+                        [("HR", hr), (n, outs[n]), ("hallucination map", overlay(outs[n], heat))],
+                        Path(args.figures) / f"{name_img}_{n}.jpg",
+                        title=f"Set14 {name_img}",
+                    )
         for (method, enforced), rs in rows.items():
             m = {k: np.mean([r[k] for r in rs]) for k in rs[0]}
-            print(f"| {set_name} | {method} | {'yes' if enforced else 'no'} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['lr_psnr']:.2f} | {m['sharp']:.3f} |")
+            print(
+                f"| {set_name} | {method} | {'yes' if enforced else 'no'} | {m['psnr']:.2f} | {m['ssim']:.4f} | "
+                f"{m['lr_psnr']:.2f} | {m['sharp']:.3f} |"
+            )
     return 0
 
 

@@ -10,9 +10,11 @@ round-robin in one process:
   ours-w1   srgan's path: fused tail, exact two-level tiling, channels_last, intra-op threads
   ours-w2   the same split in 2 bands, one single-threaded worker each
 Prints s per output MP, MP/s, share of peak and the max abs difference from the
-untiled fp32 reference. ``--profile SIZE`` prints operator profiles; ``--memory`` adds peak RSS of a 2000x2000 -> 8000x8000
+untiled fp32 reference. ``--profile SIZE`` prints operator profiles; ``--memory`` adds
+peak RSS of a 2000x2000 -> 8000x8000
 run in a fresh process, and ``--photo`` times decode -> upscale -> encode of a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,7 +84,9 @@ def naive(g: Generator, x: torch.Tensor, tile: int = 64, pad: int = 8) -> torch.
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             ya, xa, yb, xb = max(y0 - pad, 0), max(x0 - pad, 0), min(y1 + pad, h), min(x1 + pad, w)
             sr = g(x[:, :, ya:yb, xa:xb])
-            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr[:, :, (y0 - ya) * s : (y0 - ya + y1 - y0) * s, (x0 - xa) * s : (x0 - xa + x1 - x0) * s]
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr[
+                :, :, (y0 - ya) * s : (y0 - ya + y1 - y0) * s, (x0 - xa) * s : (x0 - xa + x1 - x0) * s
+            ]
     return out.clamp_(0, 1)
 
 
@@ -94,15 +98,24 @@ def profile_variants(size: int) -> None:
     x = torch.rand(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     variants = {
         "cl-eager": (g.to(memory_format=torch.channels_last), dict(tile=None, tail_tile=None)),
-        "ours-w1": (FastGenerator(model(16)).to(memory_format=torch.channels_last), dict(tile=512, tail_tile=128, workers=1)),
+        "ours-w1": (
+            FastGenerator(model(16)).to(memory_format=torch.channels_last),
+            dict(tile=512, tail_tile=128, workers=1),
+        ),
     }
     for name, (net, kw) in variants.items():
         with torch.inference_mode():
             upscale_tensor(net, x, 4, **kw)  # warm-up
             with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
                 upscale_tensor(net, x, 4, **kw)
-        print(f"\nProfile of {name}, B=16, {size}x{size} LR, top operators by self CPU time (grouped by input shape):\n")
-        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=28, max_shapes_column_width=60))
+        print(
+            f"\nProfile of {name}, B=16, {size}x{size} LR, top operators by self CPU time (grouped by input shape):\n"
+        )
+        print(
+            prof.key_averages(group_by_input_shape=True).table(
+                sort_by="self_cpu_time_total", row_limit=10, max_name_column_width=28, max_shapes_column_width=60
+            )
+        )
 
 
 MEMORY_CHILD = r"""
@@ -127,13 +140,17 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory", action="store_true", help="peak RSS of a 2000x2000 x4 upscale in a fresh process")
     ap.add_argument("--memory-size", type=int, default=2000)
-    ap.add_argument("--profile", type=int, metavar="SIZE", help="profile cl-eager and ours-w1 (B=16) on one SIZE x SIZE LR image")
+    ap.add_argument(
+        "--profile", type=int, metavar="SIZE", help="profile cl-eager and ours-w1 (B=16) on one SIZE x SIZE LR image"
+    )
     ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     peak, mm, cv = peak_gflops(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, fp32 peak {peak:.0f} GFLOP/s "
-          f"(best of a 4096^3 matmul {mm:.0f} and a 64->64 3x3 conv on 256x256 {cv:.0f})\n")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, fp32 peak {peak:.0f} GFLOP/s "
+        f"(best of a 4096^3 matmul {mm:.0f} and a 64->64 3x3 conv on 256x256 {cv:.0f})\n"
+    )
     print("| model | LR size | variant | s/MP | MP/s | % of peak | max abs diff vs untiled |")
     print("|---|---:|---|---:|---:|---:|---:|")
     summary = {}
@@ -167,14 +184,20 @@ def main() -> int:
             for name in variants:
                 spm = statistics.median(times[name]) / mp
                 summary[(blocks, size, name)] = spm
-                print(f"| SRResNet B={blocks} | {size} | {name} | {spm:.2f} | {1 / spm:.3f} | {100 * gflop_per_mp / spm / peak:.0f}% | {diffs[name]:.1e} |")
+                print(
+                    f"| SRResNet B={blocks} | {size} | {name} | {spm:.2f} | {1 / spm:.3f} | "
+                    f"{100 * gflop_per_mp / spm / peak:.0f}% | {diffs[name]:.1e} |"
+                )
     print("\nSpeed-ups (same run):\n")
     print("| model | LR size | ours-w1 / naive | ours-w1 / cl-eager | ours-w2 / cl-eager |")
     print("|---|---:|---:|---:|---:|")
     for blocks in args.blocks:
         for size in args.sizes:
             s = lambda n: summary[(blocks, size, n)]  # noqa: E731
-            print(f"| B={blocks} | {size} | {s('naive') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w2'):.2f}x |")
+            print(
+                f"| B={blocks} | {size} | {s('naive') / s('ours-w1'):.2f}x | {s('cl-eager') / s('ours-w1'):.2f}x | "
+                f"{s('cl-eager') / s('ours-w2'):.2f}x |"
+            )
     if args.profile:
         profile_variants(args.profile)
     if args.photo:
@@ -191,13 +214,23 @@ def main() -> int:
             write_image(f"{tmp}/out.png", out)
             t3 = time.perf_counter()
         mp = out.size[0] * out.size[1] / 1e6
-        print(f"\nEnd to end, {args.photo} ({img.size[0]}x{img.size[1]} -> {out.size[0]}x{out.size[1]}, shipped model): "
-              f"decode {t1 - t:.2f} s, upscale {t2 - t1:.2f} s, encode PNG {t3 - t2:.2f} s, total {t3 - t:.2f} s = {(t3 - t) / mp:.2f} s/MP")
+        print(
+            f"\nEnd to end, {args.photo} ({img.size[0]}x{img.size[1]} -> {out.size[0]}x{out.size[1]}, shipped model): "
+            f"decode {t1 - t:.2f} s, upscale {t2 - t1:.2f} s, encode PNG {t3 - t2:.2f} s, total {t3 - t:.2f} s = "
+            f"{(t3 - t) / mp:.2f} s/MP"
+        )
     if args.memory:
         code = MEMORY_CHILD.format(threads=args.threads, model="srresnet-x4", size=args.memory_size)
-        r = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"\nMemory: {args.memory_size}x{args.memory_size} LR -> {r['out_mp']:.0f} MP output with the shipped model (default tile 512): "
-              f"peak RSS {r['rss_mb']:.0f} MB, {r['seconds']:.0f} s")
+        r = json.loads(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        print(
+            f"\nMemory: {args.memory_size}x{args.memory_size} LR -> {r['out_mp']:.0f} MP output with the shipped "
+            "model (default tile 512): "
+            f"peak RSS {r['rss_mb']:.0f} MB, {r['seconds']:.0f} s"
+        )
     return 0
 
 

@@ -6,6 +6,7 @@ Starts a server in a child process, then for 1, 2 and 8 concurrent clients
 sends a fixed number of requests (stopping early at --max-seconds), and prints
 latency percentiles, throughput, refusals (429/503) and the server's peak RSS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,24 @@ def main() -> int:
     buf = io.BytesIO()
     Image.fromarray((rng.random((args.size, args.size, 3)) * 255).astype(np.uint8)).save(buf, "PNG")
     payload = buf.getvalue()
-    print(f"server: model {args.model}, {args.workers} worker(s), queue {args.queue}; input {args.size}x{args.size} PNG; {args.requests} requests per level\n")
+    print(
+        f"server: model {args.model}, {args.workers} worker(s), queue {args.queue}; input {args.size}x{args.size} "
+        f"PNG; {args.requests} requests per level\n"
+    )
     print("| clients | ok | refused | p50 (s) | p90 (s) | p99 (s) | throughput (req/s) | server RSS now / peak (MB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    with served("--device", "cpu", "--model", args.model, "--workers", str(args.workers), "--queue", str(args.queue), "--timeout", "300") as (url, proc):
+    with served(
+        "--device",
+        "cpu",
+        "--model",
+        args.model,
+        "--workers",
+        str(args.workers),
+        "--queue",
+        str(args.queue),
+        "--timeout",
+        "300",
+    ) as (url, proc):
         with httpx.Client(base_url=url, timeout=300) as c:  # warm-up: load the model once
             c.post("/v1/upscale", files={"image": ("w.png", payload)}).raise_for_status()
         for clients in (1, 2, 8):
@@ -74,8 +89,11 @@ def main() -> int:
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(worker, range(clients)))
             wall = time.perf_counter() - t0
-            print(f"| {clients} | {len(lat)} | {refused} | {pct(lat, 50):.2f} | {pct(lat, 90):.2f} | {pct(lat, 99):.2f} | {len(lat) / wall:.2f} | "
-                  f"{current_rss_mb(proc.pid):.0f} / {peak_rss_mb(proc.pid):.0f} |")
+            print(
+                f"| {clients} | {len(lat)} | {refused} | {pct(lat, 50):.2f} | {pct(lat, 90):.2f} | {pct(lat, 99):.2f} "
+                f"| {len(lat) / wall:.2f} | "
+                f"{current_rss_mb(proc.pid):.0f} / {peak_rss_mb(proc.pid):.0f} |"
+            )
     return 0
 
 

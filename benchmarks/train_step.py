@@ -11,6 +11,7 @@ Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
             channels_last, BCE on logits)
 Prints steps/s and speed-ups, and with --profile the top operators of one step of ours per stage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,10 @@ def naive_step(g, d, opt_g, opt_d, vgg, data, batch, stage, channels_last):
     opt_d.zero_grad()
     real_out = torch.sigmoid(d(hr))
     fake_out = torch.sigmoid(d(fake.detach()))
-    (F.binary_cross_entropy(real_out, torch.ones_like(real_out)) + F.binary_cross_entropy(fake_out, torch.zeros_like(fake_out))).backward()
+    (
+        F.binary_cross_entropy(real_out, torch.ones_like(real_out))
+        + F.binary_cross_entropy(fake_out, torch.zeros_like(fake_out))
+    ).backward()
     opt_d.step()
     opt_g.zero_grad()
     out = torch.sigmoid(d(fake))
@@ -107,19 +111,34 @@ def main() -> int:
     prof_stages = {}
     for stage in args.stages:
         gan, use_vgg = stage.startswith("srgan"), stage.endswith("vgg")
-        cfg = load_config(raw={"stage": "srgan" if gan else "srresnet", "data": {"train": ["x"]}, "model": {"num_blocks": args.blocks},
-                               "loss": {"pixel": "mse", "vgg_weight": 6e-3 if use_vgg else 0.0}})
+        cfg = load_config(
+            raw={
+                "stage": "srgan" if gan else "srresnet",
+                "data": {"train": ["x"]},
+                "model": {"num_blocks": args.blocks},
+                "loss": {"pixel": "mse", "vgg_weight": 6e-3 if use_vgg else 0.0},
+            }
+        )
         variants = {}
         for name in ("naive", "cl-eager"):
             cl = name == "cl-eager"
             fmt = torch.channels_last if cl else torch.contiguous_format
             g, d = Generator(4, args.blocks).to(memory_format=fmt), Discriminator().to(memory_format=fmt)
-            og, od = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.9, 0.99)), torch.optim.Adam(d.parameters(), 1e-4, betas=(0.9, 0.99))
+            og, od = (
+                torch.optim.Adam(g.parameters(), 1e-4, betas=(0.9, 0.99)),
+                torch.optim.Adam(d.parameters(), 1e-4, betas=(0.9, 0.99)),
+            )
             vgg = VGGLoss("relu5_3").to(memory_format=fmt) if use_vgg else None
-            variants[name] = (lambda g=g, d=d, og=og, od=od, vgg=vgg, cl=cl: naive_step(g, d, og, od, vgg, naive_data, args.batch, "srgan" if gan else "srresnet", cl))
+            variants[name] = lambda g=g, d=d, og=og, od=od, vgg=vgg, cl=cl: naive_step(
+                g, d, og, od, vgg, naive_data, args.batch, "srgan" if gan else "srresnet", cl
+            )
         g = Generator(4, args.blocks).to(memory_format=torch.channels_last)
         dev = torch.device("cpu")
-        st = stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev) if gan else stages.SRResNetStage(g, cfg, dev)
+        st = (
+            stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev)
+            if gan
+            else stages.SRResNetStage(g, cfg, dev)
+        )
         variants["ours"] = lambda st=st: st.train_step(*our_batch())
         times = {k: [] for k in variants}
         for f in variants.values():
@@ -130,7 +149,10 @@ def main() -> int:
                 f()
                 times[k].append(time.perf_counter() - t)
         sps = {k: 1 / statistics.median(v) for k, v in times.items()}
-        print(f"| {stage} | {sps['naive']:.3f} | {sps['cl-eager']:.3f} | {sps['ours']:.3f} | {sps['ours'] / sps['naive']:.2f}x | {sps['ours'] / sps['cl-eager']:.2f}x |")
+        print(
+            f"| {stage} | {sps['naive']:.3f} | {sps['cl-eager']:.3f} | {sps['ours']:.3f} | "
+            f"{sps['ours'] / sps['naive']:.2f}x | {sps['ours'] / sps['cl-eager']:.2f}x |"
+        )
         prof_stages[stage] = variants["ours"]
     if args.profile:
         from torch.profiler import ProfilerActivity, profile

@@ -8,6 +8,7 @@ run's metrics.csv: data_time vs step_time per logged window, warm-up dropped).
 With ``--vgg`` the VGG19 loss uses random weights (speed does not depend on them;
 ImageNet weights cannot be downloaded here).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,12 +40,27 @@ def main() -> int:
         stages.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost
     warm = 3
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(raw={
-            "out_dir": tmp, "stage": args.stage, "steps": args.steps + warm, "log_every": warm, "val_every": 10**9, "ckpt_every": 10**9,
-            "threads": args.threads, "tensorboard": False, "model": {"num_blocks": args.blocks},
-            "data": {"train": [args.train], "crop": args.crop, "batch_size": args.batch, "num_workers": args.workers, "cache": not args.no_cache},
-            "loss": {"pixel": "mse", "vgg_weight": 6e-3 if args.vgg else 0.0},
-        })
+        cfg = load_config(
+            raw={
+                "out_dir": tmp,
+                "stage": args.stage,
+                "steps": args.steps + warm,
+                "log_every": warm,
+                "val_every": 10**9,
+                "ckpt_every": 10**9,
+                "threads": args.threads,
+                "tensorboard": False,
+                "model": {"num_blocks": args.blocks},
+                "data": {
+                    "train": [args.train],
+                    "crop": args.crop,
+                    "batch_size": args.batch,
+                    "num_workers": args.workers,
+                    "cache": not args.no_cache,
+                },
+                "loss": {"pixel": "mse", "vgg_weight": 6e-3 if args.vgg else 0.0},
+            }
+        )
         Trainer(cfg).fit(progress=False)
         rows = list(csv.DictReader((Path(tmp) / "metrics.csv").open()))[1:]  # drop the warm-up window
     n = [args.steps % warm or warm if i == len(rows) - 1 else warm for i in range(len(rows))]
@@ -53,8 +69,11 @@ def main() -> int:
     if args.header:
         print("| stage | VGG | B | batch | crop | threads | workers | cache | steps/s | data share |")
         print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
-    print(f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | {args.threads} | {args.workers} | "
-          f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |")
+    print(
+        f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | "
+        f"{args.threads} | {args.workers} | "
+        f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |"
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ header size edits) and decodes it with ``read_image_bytes``. Any other
 exception, or a result with non-finite or out-of-range pixels, is a finding:
 the input is saved and the traceback printed. Prints a summary at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,24 @@ def seeds() -> list[bytes]:
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (17, 23, 3), dtype=np.uint8)
     out = []
-    for mode, fmts in {"RGB": ["PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM"], "L": ["PNG", "JPEG", "TIFF"], "RGBA": ["PNG", "WEBP", "TIFF"],
-                       "LA": ["PNG"], "P": ["PNG", "GIF"], "1": ["PNG", "BMP"], "CMYK": ["JPEG", "TIFF"], "I;16": ["PNG", "TIFF"], "F": ["TIFF"]}.items():
-        im = Image.fromarray(rgb).convert(mode) if mode not in ("I;16", "F") else Image.fromarray(
-            rgb[..., 0].astype(np.uint16) * 257 if mode == "I;16" else rgb[..., 0].astype(np.float32) / 255)
+    for mode, fmts in {
+        "RGB": ["PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM"],
+        "L": ["PNG", "JPEG", "TIFF"],
+        "RGBA": ["PNG", "WEBP", "TIFF"],
+        "LA": ["PNG"],
+        "P": ["PNG", "GIF"],
+        "1": ["PNG", "BMP"],
+        "CMYK": ["JPEG", "TIFF"],
+        "I;16": ["PNG", "TIFF"],
+        "F": ["TIFF"],
+    }.items():
+        im = (
+            Image.fromarray(rgb).convert(mode)
+            if mode not in ("I;16", "F")
+            else Image.fromarray(
+                rgb[..., 0].astype(np.uint16) * 257 if mode == "I;16" else rgb[..., 0].astype(np.float32) / 255
+            )
+        )
         for fmt in fmts:
             buf = io.BytesIO()
             try:
@@ -99,7 +114,10 @@ def main() -> int:
             name = out / f"crash_{hashlib.sha1(data).hexdigest()[:12]}.bin"
             name.write_bytes(data)
             print(f"FINDING saved to {name}:\n{traceback.format_exc()}", file=sys.stderr)
-    print(f"ran {args.seconds:.0f} s, {stats['inputs']} inputs from {len(corpus)} seeds, {stats['decoded']} decoded, {findings} findings")
+    print(
+        f"ran {args.seconds:.0f} s, {stats['inputs']} inputs from {len(corpus)} seeds, {stats['decoded']} decoded, "
+        f"{findings} findings"
+    )
     for k, v in stats.most_common():
         if k.startswith("clean error"):
             print(f"  {v:7d}  {k}")

@@ -11,6 +11,7 @@ training config in the metadata (from scripts/timed_train.py or `srgan export-we
 Writes src/srgan/weights/<name>.safetensors and <name>.json. Benchmark numbers
 come from the same code path as `srgan evaluate` (Y channel, shave=scale).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,12 @@ def measure_speed(model: SRModel, threads: int, size: int = 512, repeats: int = 
         model.upscale(x)
         times.append(time.perf_counter() - t)
     mp = (size * model.scale) ** 2 / 1e6
-    return {"s_per_mp": round(statistics.median(times) / mp, 3), "lr_size": size, "threads": threads, "cpu": _cpu_name()}
+    return {
+        "s_per_mp": round(statistics.median(times) / mp, 3),
+        "lr_size": size,
+        "threads": threads,
+        "cpu": _cpu_name(),
+    }
 
 
 def _cpu_name() -> str:
@@ -116,10 +122,17 @@ def main() -> int:
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--hours", type=float, required=True, help="wall-clock training hours")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the speed measurement")
-    ap.add_argument("--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)")
+    ap.add_argument(
+        "--data", default="BSDS500 train+test, T91, Sun-Hays80: 570 images, 127 MP (569 are at least 96 px and used)"
+    )
     ap.add_argument("--description", help="one line for the card (default: from the training stage)")
-    ap.add_argument("--earlier", action="append", default=[], metavar="SAFETENSORS",
-                    help="an exported earlier stage of this model (repeat, oldest first), for stages trained elsewhere")
+    ap.add_argument(
+        "--earlier",
+        action="append",
+        default=[],
+        metavar="SAFETENSORS",
+        help="an exported earlier stage of this model (repeat, oldest first), for stages trained elsewhere",
+    )
     args = ap.parse_args()
 
     g, state, path = load_trained(args.run)
@@ -127,7 +140,9 @@ def main() -> int:
     model = SRModel(g, {"name": args.name}, device="cpu")
     metrics, bicubic = {}, {}
     for set_name in ("Set5", "Set14"):
-        r = evaluate_set(Path(args.bench) / set_name, g.scale, [bicubic_method(g.scale), model_method(args.name, model)])
+        r = evaluate_set(
+            Path(args.bench) / set_name, g.scale, [bicubic_method(g.scale), model_method(args.name, model)]
+        )
         metrics[set_name] = {k: round(v, 4) for k, v in r.mean(args.name).items()}
         bicubic[set_name] = {k: round(v, 4) for k, v in r.mean("bicubic").items()}
         print(f"{set_name} x{g.scale}: {args.name} {metrics[set_name]}  bicubic {bicubic[set_name]}")
@@ -142,9 +157,17 @@ def main() -> int:
         "metrics": metrics,
         "bicubic": bicubic,
         "speed": speed,
-        "metric_protocol": "Y channel (BT.601), shave scale px, SSIM Gaussian 11/1.5; shared Set5/Set14 with MATLAB-bicubic LR",
-        "training": {"data": args.data, "steps": state["step"], "hardware": args.hardware, "hours": args.hours,
-                     "ema": bool(state.get("ema")), "checkpoint": path.name, "recipe": recipe},
+        "metric_protocol": "Y channel (BT.601), shave scale px, SSIM Gaussian 11/1.5; shared Set5/Set14 with "
+        "MATLAB-bicubic LR",
+        "training": {
+            "data": args.data,
+            "steps": state["step"],
+            "hardware": args.hardware,
+            "hours": args.hours,
+            "ema": bool(state.get("ema")),
+            "checkpoint": path.name,
+            "recipe": recipe,
+        },
     }
     earlier = stage_chain(recipe, args.earlier, args.name)
     if earlier:  # a multi-stage recipe: the card lists every stage and the total step count

@@ -29,10 +29,10 @@ def natural_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth-plus-texture uint8 RGB test image (no shared data needed)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([
-        128 + 90 * np.sin(xx / 7.0 + c) * np.cos(yy / 11.0 - c) + 20 * np.sin((xx + yy) / 2.3 + c)
-        for c in range(3)
-    ], axis=2)
+    img = np.stack(
+        [128 + 90 * np.sin(xx / 7.0 + c) * np.cos(yy / 11.0 - c) + 20 * np.sin((xx + yy) / 2.3 + c) for c in range(3)],
+        axis=2,
+    )
     img += rng.normal(0, 6, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 

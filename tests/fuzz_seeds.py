@@ -1,4 +1,5 @@
 """Mutated TIFF inputs for the regression test of fuzz findings (shares the fuzzer's seeds and mutator)."""
+
 import random
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Test harness: run ``srgan serve`` in a child process on a free loopback port (tests, benchmarks/load_test.py)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,11 @@ def _free_port() -> int:
 def served(*args: str, startup_timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
     """Yield ``(base_url, process)`` of a server bound to 127.0.0.1; stops it afterwards."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + startup_timeout

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image
 
 import srgan
-from conftest import natural_image
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,17 @@
 """The artefact measures that `srgan evaluate --artefacts` reports (srgan.artifacts)."""
+
 import numpy as np
 
-from srgan.artifacts import block, chroma_error, colour_shift, grid_level, lattice_levels, shift_consistency, shift_profile, worst_lattice_tile
+from srgan.artifacts import (
+    block,
+    chroma_error,
+    colour_shift,
+    grid_level,
+    lattice_levels,
+    shift_consistency,
+    shift_profile,
+    worst_lattice_tile,
+)
 from srgan.imresize import imresize
 
 
@@ -39,15 +49,20 @@ def test_chroma_error_sees_speckled_false_colour_that_keeps_the_mean():
 
 def test_shift_consistency_is_high_for_bicubic_and_low_for_a_lattice_tied_upscaler():
     rng = np.random.default_rng(2)
-    hr = np.clip(imresize(rng.uniform(0, 255, (12, 16, 3)), output_shape=(96, 128)), 0, 255).astype(np.uint8)  # smooth detail
+    hr = np.clip(imresize(rng.uniform(0, 255, (12, 16, 3)), output_shape=(96, 128)), 0, 255).astype(
+        np.uint8
+    )  # smooth detail
     bicubic = lambda lr: np.clip(imresize(lr, 4.0), 0, 255)  # noqa: E731  (uint8 in and out, like SRModel.upscale)
     nearest = lambda lr: np.repeat(np.repeat(lr, 4, 0), 4, 1)  # noqa: E731  (4x4 blocks: tied to the lattice)
     ladder = np.zeros((4, 4, 1))
     ladder[:, 0] = 16.0  # RMS difference 16 * 219 / 255 / sqrt(2) levels: about 28 dB
     laddered = lambda lr: np.clip(bicubic(lr) + np.tile(ladder, (lr.shape[0], lr.shape[1], 1)), 0, 255).astype(np.uint8)  # noqa: E731
-    (eq_bicubic, border_bicubic), (eq_nearest, _), (eq_ladder, _) = (shift_consistency(f, hr) for f in (bicubic, nearest, laddered))
+    (eq_bicubic, border_bicubic), (eq_nearest, _), (eq_ladder, _) = (
+        shift_consistency(f, hr) for f in (bicubic, nearest, laddered)
+    )
     assert eq_bicubic > 40 and border_bicubic > 35, (eq_bicubic, border_bicubic)
     assert eq_nearest < eq_bicubic - 10 and eq_ladder < eq_bicubic - 10, (eq_bicubic, eq_nearest, eq_ladder)
+
     def edge_laddered(lr):  # the ladder only within 8 px of the right border
         out = bicubic(lr).astype(np.float64)
         out[:, -8:] += np.tile(ladder, (lr.shape[0], 2, 1))
@@ -62,9 +77,13 @@ def test_shift_profile_pools_the_error_by_distance_from_each_edge():
     err = np.zeros((200, 300))
     err[:, -5:] = 4.0  # a band along the right edge
     prof = shift_profile(err, (0, 4, 8, 64), interior=64)
-    assert [c for _, c in prof["right"]] == [4 * 72, 4 * 72, 56 * 72], "200 - 2 x 64 rows, at least 64 px from the other edges"
+    assert [c for _, c in prof["right"]] == [4 * 72, 4 * 72, 56 * 72], (
+        "200 - 2 x 64 rows, at least 64 px from the other edges"
+    )
     assert prof["right"][0][0] == 4.0 * 4 * 72 and prof["right"][1][0] == 4.0 * 72 and prof["right"][2][0] == 0
-    assert all(s == 0 for side in ("left", "top", "bottom") for s, _ in prof[side]), "the band is more than 64 px from every other edge's bands"
+    assert all(s == 0 for side in ("left", "top", "bottom") for s, _ in prof[side]), (
+        "the band is more than 64 px from every other edge's bands"
+    )
 
 
 def test_worst_lattice_tile_finds_a_local_mesh_that_hr_does_not_have():
@@ -79,7 +98,9 @@ def test_worst_lattice_tile_finds_a_local_mesh_that_hr_does_not_have():
     sr[64:112, 96:144] += 8 * mesh  # a weaker mesh that only SR has
     hr, sr = (np.clip(a, 0, 255).astype(np.uint8) for a in (hr, sr))
     sr_levels = lattice_levels(sr, 48, 16)
-    assert np.unravel_index(np.argmax(sr_levels), sr_levels.shape) == (0, 0), "SR's strongest tile is the shared pattern"
+    assert np.unravel_index(np.argmax(sr_levels), sr_levels.shape) == (0, 0), (
+        "SR's strongest tile is the shared pattern"
+    )
     y, x, level, hr_level = worst_lattice_tile(sr_levels, lattice_levels(hr, 48, 16), 16)
     assert (y, x) == (64, 96)
     assert abs(level - 8 / np.sqrt(2) * 219 / 255) < 0.6 and hr_level < 0.6

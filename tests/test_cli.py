@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from srgan.cli import main
 
 
@@ -72,12 +72,49 @@ def test_evaluate_hr_only_folder_writes_reports_and_figures(tmp_path, tiny_model
     assert (out / "figures" / "MySet" / "0.png").stat().st_size > 1000
 
 
+def test_evaluate_artefacts_and_alpha_curve(tmp_path):
+    """--artefacts adds the srgan.artifacts measures (mean and worst image); --alpha-curve runs each
+    model at the given alphas: alpha 0 is its MMSE partner, 1 the model itself."""
+    hr = tmp_path / "MySet"
+    hr.mkdir()
+    for i in range(2):
+        Image.fromarray(natural_image(48, 40, seed=i)).save(hr / f"{i}.png")
+    out = tmp_path / "ev"
+    args = [
+        "evaluate",
+        str(hr),
+        "-m",
+        "srgan-x4",
+        "--artefacts",
+        "--alpha-curve",
+        "0,1",
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    methods = json.loads((out / "results.json").read_text())[0]["methods"]
+    assert list(methods) == ["bicubic", "srgan-x4", "srgan-x4@alpha=0", "srgan-x4@alpha=1"]
+    assert methods["srgan-x4@alpha=1"]["mean"] == methods["srgan-x4"]["mean"]
+    mean = methods["bicubic"]["mean"]
+    assert {"colour_shift", "chroma", "checkerboard", "grid", "block", "sharpness"} <= set(mean)
+    assert 0 < mean["sharpness"] < 1, "bicubic is blurrier than HR"
+    assert methods["srgan-x4@alpha=0"]["mean"]["sharpness"] < methods["srgan-x4"]["mean"]["sharpness"]
+    md = (out / "results.md").read_text()
+    assert "| method | colour shift | chroma error |" in md and ("(0)" in md or "(1)" in md)  # worst image named
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header.endswith("lr_psnr,colour_shift,chroma,checkerboard,grid,block,sharpness")
+
+
 def test_models_lists_default(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "srresnet-x4" in out and "1,549,462" in out and "Set5" in out
     header, row = out.splitlines()[0], next(line for line in out.splitlines() if line.startswith("srresnet-x4 "))
-    assert row.index(" x4 ") + 1 == header.index("scale") and row.index("1,549,462") + len("1,549,462") == header.index("params") + len("params")  # aligned columns
+    assert row.index(" x4 ") + 1 == header.index("scale") and row.index("1,549,462") + len("1,549,462") == header.index(
+        "params"
+    ) + len("params")  # aligned columns
     assert main(["models", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "### `srresnet-x4`" in md and "| Set14 |" in md and "bicubic PSNR / SSIM" in md
@@ -87,34 +124,96 @@ def test_models_lists_default(capsys):
 def test_loss_summary_names_every_weighted_term():
     from srgan.cards import loss_summary as _loss_summary
 
-    gan = {"stage": "srgan", "loss": {"pixel": "l1", "pixel_weight": 1.0, "feature_matching_weight": 0.1, "lattice_weight": 2.0, "adversarial_weight": 3e-3}}
+    gan = {
+        "stage": "srgan",
+        "loss": {
+            "pixel": "l1",
+            "pixel_weight": 1.0,
+            "feature_matching_weight": 0.1,
+            "lattice_weight": 2.0,
+            "adversarial_weight": 3e-3,
+        },
+    }
     assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.003 x adversarial"
     gan["loss"]["block_weight"] = 0.5
-    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.5 x block + 0.003 x adversarial"
+    assert (
+        _loss_summary(gan)
+        == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice + 0.5 x block + 0.003 x adversarial"
+    )
     gan["loss"]["lattice_window"] = 16
-    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block + 0.003 x adversarial"
+    assert (
+        _loss_summary(gan)
+        == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block + 0.003 x adversarial"
+    )
     gan["loss"]["shift_weight"] = 0.1
-    assert _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block + 0.1 x shift equivariance + 0.003 x adversarial"
+    assert (
+        _loss_summary(gan) == "1 x L1 pixel + 0.1 x D feature matching + 2 x lattice (16 px tiles) + 0.5 x block"
+        " + 0.1 x shift equivariance + 0.003 x adversarial"
+    )
     gan["loss"]["shift_norm"] = "mse"
     assert _loss_summary(gan).endswith("0.1 x shift equivariance (squared) + 0.003 x adversarial")
     gan["loss"]["chroma_weight"] = 4.0
-    assert _loss_summary(gan).endswith("0.5 x block + 4 x chroma (Cb, Cr) + 0.1 x shift equivariance (squared) + 0.003 x adversarial")
-    paper = {"stage": "srgan", "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3}}
+    assert _loss_summary(gan).endswith(
+        "0.5 x block + 4 x chroma (Cb, Cr) + 0.1 x shift equivariance (squared) + 0.003 x adversarial"
+    )
+    paper = {
+        "stage": "srgan",
+        "loss": {"pixel_weight": 0.0, "vgg_weight": 1.0, "vgg_layer": "relu5_4", "adversarial_weight": 1e-3},
+    }
     assert _loss_summary(paper) == "1 x VGG19 relu5_4 + 0.001 x adversarial"
 
 
 def test_model_card_rows_list_every_stage_of_a_multi_stage_recipe():
-    from srgan.cards import first_init as _first_init, recipe_summary as _recipe_summary, steps_summary as _steps_summary
+    from srgan.cards import (
+        first_init as _first_init,
+    )
+    from srgan.cards import (
+        recipe_summary as _recipe_summary,
+    )
+    from srgan.cards import (
+        steps_summary as _steps_summary,
+    )
 
-    one = {"steps": 1500, "recipe": {"name": "srgan", "init_generator": "srresnet-x4", "data": {"crop": 96, "batch_size": 16},
-                                     "optim": {"lr": 1e-4, "schedule": "cosine"}}}
+    one = {
+        "steps": 1500,
+        "recipe": {
+            "name": "srgan",
+            "init_generator": "srresnet-x4",
+            "data": {"crop": 96, "batch_size": 16},
+            "optim": {"lr": 1e-4, "schedule": "cosine"},
+        },
+    }
     assert _recipe_summary(one) == "srgan: batch 16, 96 px crops, lr 0.0001 cosine"
     assert _steps_summary(one) == "1500" and _first_init(one) == "`srresnet-x4`"
     assert _first_init({**one, "initialised_from": "an earlier `srresnet-x4`"}) == "an earlier `srresnet-x4`"
-    two = {**one, "steps": 15000, "stages": [
-        {"name": "srresnet", "steps": 6500, "crop": 96, "batch_size": 16, "lr": 3e-4, "schedule": "cosine", "init_generator": None},
-        {"name": "srresnet-crop192", "steps": 8500, "crop": 192, "batch_size": 4, "lr": 1e-4, "schedule": "cosine", "init_generator": "runs/x/srresnet"}]}
-    assert _recipe_summary(two) == "srresnet: batch 16, 96 px crops, lr 0.0003 cosine; then srresnet-crop192: batch 4, 192 px crops, lr 0.0001 cosine"
+    two = {
+        **one,
+        "steps": 15000,
+        "stages": [
+            {
+                "name": "srresnet",
+                "steps": 6500,
+                "crop": 96,
+                "batch_size": 16,
+                "lr": 3e-4,
+                "schedule": "cosine",
+                "init_generator": None,
+            },
+            {
+                "name": "srresnet-crop192",
+                "steps": 8500,
+                "crop": 192,
+                "batch_size": 4,
+                "lr": 1e-4,
+                "schedule": "cosine",
+                "init_generator": "runs/x/srresnet",
+            },
+        ],
+    }
+    assert (
+        _recipe_summary(two) == "srresnet: batch 16, 96 px crops, lr 0.0003 cosine; "
+        "then srresnet-crop192: batch 4, 192 px crops, lr 0.0001 cosine"
+    )
     assert _steps_summary(two) == "6500 + 8500 = 15000"
     assert _first_init(two) is None  # the second stage's start is the first stage, not an outside model
 
@@ -132,15 +231,27 @@ def test_packaging_lists_stages_trained_elsewhere_after_the_packaged_parents(tmp
     spec.loader.exec_module(package_model)
 
     def recipe(name, init, lr):
-        return {"name": name, "init_generator": init, "data": {"crop": 192, "batch_size": 32}, "optim": {"lr": lr, "schedule": "cosine"}}
+        return {
+            "name": name,
+            "init_generator": init,
+            "data": {"crop": 192, "batch_size": 32},
+            "optim": {"lr": lr, "schedule": "cosine"},
+        }
 
     g = Generator(4, 2, 8)
-    first = save_generator(g, tmp_path / "c1.safetensors", {"training": {"recipe": recipe("c1", "srresnet-x4", 2e-4), "steps": 100}})
-    second = save_generator(g, tmp_path / "c2.safetensors", {"training": {"recipe": recipe("c2", "elsewhere/c1", 1e-4), "steps": 200}})
+    first = save_generator(
+        g, tmp_path / "c1.safetensors", {"training": {"recipe": recipe("c1", "srresnet-x4", 2e-4), "steps": 100}}
+    )
+    second = save_generator(
+        g, tmp_path / "c2.safetensors", {"training": {"recipe": recipe("c2", "elsewhere/c1", 1e-4), "steps": 200}}
+    )
     chain = package_model.stage_chain(recipe("c3", "elsewhere/c2", 5e-5), [str(first), str(second)])
     parent = json.loads((root / "src" / "srgan" / "weights" / "srresnet-x4.json").read_text())["training"]["stages"]
     assert len(parent) >= 2 and chain[: len(parent)] == parent
-    assert [(s["name"], s["steps"], s["lr"], s["batch_size"]) for s in chain[len(parent):]] == [("c1", 100, 2e-4, 32), ("c2", 200, 1e-4, 32)]
+    assert [(s["name"], s["steps"], s["lr"], s["batch_size"]) for s in chain[len(parent) :]] == [
+        ("c1", 100, 2e-4, 32),
+        ("c2", 200, 1e-4, 32),
+    ]
     assert package_model.stage_chain(recipe("c3", None, 5e-5)) == []  # one stage from scratch: no chain
     # one more stage of the packaged model itself carries its stages; another model's start does not
     assert package_model.stage_chain(recipe("c4", "srresnet-x4", 5e-5), name="srresnet-x4") == parent

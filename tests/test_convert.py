@@ -1,6 +1,7 @@
 """`srgan convert` and pickles of community layouts: each foreign layout is built here from a
 reference implementation with random weights (written after the original repositories'
 code), saved the way those projects save it, converted, and run through srgan's engine."""
+
 import math
 
 import numpy as np
@@ -46,7 +47,13 @@ class RefRRDBNet(nn.Module):  # BasicSR / Real-ESRGAN RRDBNet, x4
         super().__init__()
         self.conv_first = conv(3, nf)
         self.body = nn.Sequential(*[RefRRDB(nf, gc) for _ in range(nb)])
-        self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr, self.conv_last = conv(nf, nf), conv(nf, nf), conv(nf, nf), conv(nf, nf), conv(nf, 3)
+        self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr, self.conv_last = (
+            conv(nf, nf),
+            conv(nf, nf),
+            conv(nf, nf),
+            conv(nf, nf),
+            conv(nf, 3),
+        )
 
     def forward(self, x):
         lr = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
@@ -106,8 +113,13 @@ def _esrgan_old_keys(state):
     for k, v in state.items():
         k = k.replace("body.", "RRDB_trunk.", 1) if k.startswith("body.") else k
         k = k.replace(".rdb", ".RDB")
-        for a, b in (("conv_body.", "trunk_conv."), ("conv_up1.", "upconv1."), ("conv_up2.", "upconv2."), ("conv_hr.", "HRconv.")):
-            k = b + k[len(a):] if k.startswith(a) else k
+        for a, b in (
+            ("conv_body.", "trunk_conv."),
+            ("conv_up1.", "upconv1."),
+            ("conv_up2.", "upconv2."),
+            ("conv_hr.", "HRconv."),
+        ):
+            k = b + k[len(a) :] if k.startswith(a) else k
         out[k] = v
     return out
 
@@ -120,7 +132,12 @@ def _random(module):
 
 
 CASES = {
-    "rrdbnet-basicsr": (lambda: RefRRDBNet(), lambda sd: {"params_ema": sd, "params": {k: torch.zeros_like(v) for k, v in sd.items()}}, "rrdbnet", 4),
+    "rrdbnet-basicsr": (
+        lambda: RefRRDBNet(),
+        lambda sd: {"params_ema": sd, "params": {k: torch.zeros_like(v) for k, v in sd.items()}},
+        "rrdbnet",
+        4,
+    ),
     "rrdbnet-esrgan": (lambda: RefRRDBNet(), _esrgan_old_keys, "rrdbnet", 4),
     "srvgg": (lambda: RefSRVGG(), lambda sd: {"params": sd}, "srvgg", 4),
     "msrresnet-x4": (lambda: RefMSRResNet(), lambda sd: {"module." + k: v for k, v in sd.items()}, "msrresnet", 4),
@@ -139,7 +156,13 @@ def test_convert_round_trips_foreign_layouts(case, tmp_path, capsys):
     assert "--allow-pickle" in capsys.readouterr().err
     assert main(["convert", str(src), str(dst), "--allow-pickle", "--license", "BSD-3-Clause", "--source", "test"]) == 0
     g, cfg = load_generator(dst)
-    assert (cfg["arch"], g.scale, cfg["license"], cfg["source"], cfg["converted_from"]) == (arch, scale, "BSD-3-Clause", "test", src.name)
+    assert (cfg["arch"], g.scale, cfg["license"], cfg["source"], cfg["converted_from"]) == (
+        arch,
+        scale,
+        "BSD-3-Clause",
+        "test",
+        src.name,
+    )
     x = torch.rand(1, 3, 13, 17)
     with torch.inference_mode():
         assert torch.allclose(g(x), ref(x), atol=1e-5), "converted output differs from the reference forward"
@@ -162,12 +185,34 @@ def test_upscale_and_api_run_a_foreign_pickle_through_the_engine(case, tmp_path)
         from_pretrained(src)
     model = from_pretrained(src, allow_pickle=True, device="cpu", tile=8)
     with torch.inference_mode():
-        want = ref(torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        want = (
+            ref(torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255)[None])
+            .clamp(0, 1)[0]
+            .permute(1, 2, 0)
+            .numpy()
+        )
     got = model.upscale(img)
     assert got.shape == (30 * scale, 22 * scale, 3)
     assert np.abs(got.astype(int) - np.floor(want * 255 + 0.5).astype(int)).max() <= 1
     Image.fromarray(img).save(tmp_path / "in.png")
-    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "-m", str(src), "--allow-pickle", "--tile", "8", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in.png"),
+                "-o",
+                str(tmp_path / "out.png"),
+                "-m",
+                str(src),
+                "--allow-pickle",
+                "--tile",
+                "8",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert main(["inspect", str(tmp_path / "out.png")]) == 0
 
 
@@ -199,3 +244,32 @@ def test_leftthomas_peer_converts_and_scores_as_compare_peers_reports(bench, tmp
     assert (cfg["arch"], g.num_blocks, g.scale) == ("leftthomas", 5, 4)
     result = evaluate_set(Path(bench) / "Set5", 4, [model_method("lt", from_pretrained(dst, device="cpu"))])
     assert math.isclose(result.mean("lt")["psnr"], 30.66, abs_tol=0.006)
+
+
+def test_serve_models_dir_runs_a_converted_model(tmp_path):
+    """`srgan serve --models-dir DIR` lists and runs converted models beside the packaged ones."""
+    import io
+
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from srgan.server.app import create_app
+    from srgan.server.settings import ServerSettings
+
+    build, wrap, _, _ = CASES["srvgg"]
+    src = tmp_path / "w.pth"
+    torch.save(wrap(_random(build()).state_dict()), src)
+    models = tmp_path / "models"
+    assert (
+        main(["convert", str(src), str(models / "compact-x4.safetensors"), "--allow-pickle", "--license", "MIT"]) == 0
+    )
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((20, 24, 3)) * 255).astype(np.uint8)).save(buf, "PNG")
+    with TestClient(create_app(ServerSettings(device="cpu", models_dir=str(models)))) as c:
+        listed = {m["name"]: m for m in c.get("/v1/models").json()["models"]}
+        assert listed["compact-x4"]["arch"] == "srvgg" and "srresnet-x4" in listed
+        r = c.post("/v1/upscale", files={"image": ("a.png", buf.getvalue(), "image/png")}, data={"model": "compact-x4"})
+        assert r.status_code == 200, r.text
+        assert Image.open(io.BytesIO(r.content)).size == (96, 80)

@@ -1,4 +1,5 @@
 """DDP through torchrun with 2 gloo processes on CPU."""
+
 import csv
 import os
 import subprocess
@@ -7,9 +8,9 @@ import sys
 import pytest
 import torch
 import yaml
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from srgan.models import Generator
 from srgan.train import Trainer, load_config
 from srgan.train.checkpoint import load_latest_checkpoint
@@ -21,21 +22,50 @@ def _cfg(tmp_path, out, stage="srresnet", loss=None):
         data.mkdir()
         for i in range(4):
             Image.fromarray(natural_image(40, 40, seed=i)).save(data / f"{i}.png")
-    raw = {"out_dir": str(tmp_path / out), "steps": 4, "seed": 1, "threads": 1, "log_every": 1, "val_every": 100, "ckpt_every": 2,
-           "ema_decay": 0.9, "tensorboard": False, "stage": stage, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-           "data": {"train": [str(data)], "crop": 16, "batch_size": 4}, "optim": {"lr": 1e-3}, "loss": {"pixel": "mse", **(loss or {})}}
+    raw = {
+        "out_dir": str(tmp_path / out),
+        "steps": 4,
+        "seed": 1,
+        "threads": 1,
+        "log_every": 1,
+        "val_every": 100,
+        "ckpt_every": 2,
+        "ema_decay": 0.9,
+        "tensorboard": False,
+        "stage": stage,
+        "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+        "data": {"train": [str(data)], "crop": 16, "batch_size": 4},
+        "optim": {"lr": 1e-3},
+        "loss": {"pixel": "mse", **(loss or {})},
+    }
     path = tmp_path / f"{out}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-@pytest.mark.parametrize("stage, loss", [("srresnet", None), ("srgan", None), ("srgan", {"shift_weight": 0.5})], ids=["srresnet", "srgan", "srgan-shift"])
+@pytest.mark.parametrize(
+    "stage, loss",
+    [("srresnet", None), ("srgan", None), ("srgan", {"shift_weight": 0.5})],
+    ids=["srresnet", "srgan", "srgan-shift"],
+)
 def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss):
     """The shift term runs G twice before one backward: DDP must still reduce every gradient once."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # --standalone: torchrun binds a free loopback port itself (no race with a port picked here)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "srgan.cli", "train", "--config", str(_cfg(tmp_path, "ddp", stage, loss)), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "srgan.cli",
+        "train",
+        "--config",
+        str(_cfg(tmp_path, "ddp", stage, loss)),
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     # every checkpoint save all-gathers parameter checksums and raises if the ranks differ: exit 0 proves sync

@@ -1,4 +1,5 @@
 """DIV2K download against a local HTTP server (127.0.0.1) serving a zip the test builds."""
+
 import hashlib
 import http.server
 import io
@@ -7,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from srgan.download import Archive, DownloadError, download, fetch_archives
 from srgan.prepare import crop_positions, extract_subimages
 
@@ -86,11 +87,20 @@ def test_resume_after_dropped_connection(tmp_path, div2k_like):
     archive, server = div2k_like
     server.cut_after = archive.size // 3
     with pytest.raises(DownloadError, match="resume"):
-        download(f"{server.url}/{archive.filename}", tmp_path / archive.filename, archive.size, archive.sha256, retries=0, progress=False)
+        download(
+            f"{server.url}/{archive.filename}",
+            tmp_path / archive.filename,
+            archive.size,
+            archive.sha256,
+            retries=0,
+            progress=False,
+        )
     part = tmp_path / (archive.filename + ".part")
     assert 0 < part.stat().st_size < archive.size
     server.cut_after = None
-    path = download(f"{server.url}/{archive.filename}", tmp_path / archive.filename, archive.size, archive.sha256, progress=False)
+    path = download(
+        f"{server.url}/{archive.filename}", tmp_path / archive.filename, archive.size, archive.sha256, progress=False
+    )
     assert server.ranges[-1] == f"bytes={archive.size // 3}-"  # resumed with a Range request
     assert hashlib.sha256(path.read_bytes()).hexdigest() == archive.sha256
 

@@ -1,11 +1,11 @@
 """End-to-end: a real `srgan serve` process driven by headless Chromium (Playwright)."""
+
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
-
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -58,13 +58,17 @@ def test_upload_compare_download_screenshot(server, browser, tmp_path):
     page.set_input_files("#file", str(photo))
     page.click("#go")
     page.wait_for_selector("#result:not([hidden])", timeout=60_000)
-    sizes = page.evaluate("[document.getElementById('img-sr').naturalWidth, document.getElementById('img-sr').naturalHeight,"
-                          " document.getElementById('img-bicubic').naturalWidth, document.getElementById('img-bicubic').naturalHeight]")
+    sizes = page.evaluate(
+        "[document.getElementById('img-sr').naturalWidth, document.getElementById('img-sr').naturalHeight,"
+        " document.getElementById('img-bicubic').naturalWidth, document.getElementById('img-bicubic').naturalHeight]"
+    )
     assert sizes == [320, 240, 320, 240]
     # the slider moves the split between the two images
     page.fill("#split", "20")
     page.dispatch_event("#split", "input")
-    assert page.evaluate("getComputedStyle(document.getElementById('img-sr')).clipPath").startswith("inset(0px 0px 0px 20%")
+    assert page.evaluate("getComputedStyle(document.getElementById('img-sr')).clipPath").startswith(
+        "inset(0px 0px 0px 20%"
+    )
     page.click("#loupe-toggle")
     box = page.locator("#compare").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
@@ -92,7 +96,10 @@ def test_keyboard_error_display_and_narrow_window(server, browser, tmp_path):
     page.wait_for_selector("#model option", state="attached")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 380  # no horizontal scrolling
     # Enter on the focused drop zone opens the file picker (the hidden input is clicked)
-    page.evaluate("document.getElementById('file').addEventListener('click', (e) => { window.__picker = true; e.preventDefault(); })")
+    page.evaluate(
+        "document.getElementById('file').addEventListener('click', (e) => "
+        "{ window.__picker = true; e.preventDefault(); })"
+    )
     page.focus("#drop")
     page.keyboard.press("Enter")
     page.wait_for_function("window.__picker === true", timeout=5_000)

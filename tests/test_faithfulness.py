@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import natural_image
+
 from srgan.faithfulness import enforce_consistency, hallucination_map, lr_consistency, overlay
 from srgan.imresize import imresize
 

@@ -2,18 +2,38 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.losses import (VGG19_URL, VGGLoss, VGGWeightsError, adversarial_g_loss, block_loss, block_profile, chroma_loss, discriminator_loss, feature_matching_loss, lattice_loss, load_vgg19_weights,
-                          shift_equivariance_loss, window_lr)
+from srgan.imresize import imresize
+from srgan.losses import (
+    VGG19_URL,
+    VGGLoss,
+    VGGWeightsError,
+    adversarial_g_loss,
+    block_loss,
+    block_profile,
+    chroma_loss,
+    discriminator_loss,
+    feature_matching_loss,
+    lattice_loss,
+    load_vgg19_weights,
+    shift_equivariance_loss,
+    window_lr,
+)
 from srgan.models import Discriminator, Generator, VGG19Features
 from srgan.models.vgg import layer_index
-from srgan.imresize import imresize
 from srgan.train import ConfigError, load_config
 from srgan.train.stages import SRGANStage, SRResNetStage
 
 
 def _cfg(**loss):
-    return load_config(raw={"stage": "srgan", "data": {"train": ["x"], "crop": 16}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                            "optim": {"lr": 1e-3}, "loss": {"pixel": "mse", **loss}})
+    return load_config(
+        raw={
+            "stage": "srgan",
+            "data": {"train": ["x"], "crop": 16},
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "optim": {"lr": 1e-3},
+            "loss": {"pixel": "mse", **loss},
+        }
+    )
 
 
 def test_vgg_layer_indices_match_spec_and_paper():
@@ -141,8 +161,15 @@ def test_feature_matching_needs_an_srgan_stage():
 
 def test_random_shift_crops_pairs_alike_and_is_validated():
     torch.manual_seed(0)
-    cfg = load_config(raw={"stage": "srgan", "d_random_shift": 3, "data": {"train": ["x"], "crop": 16}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                           "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0}})
+    cfg = load_config(
+        raw={
+            "stage": "srgan",
+            "d_random_shift": 3,
+            "data": {"train": ["x"], "crop": 16},
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "loss": {"pixel_weight": 1.0, "feature_matching_weight": 1.0},
+        }
+    )
     stage = SRGANStage(Generator(2, 1, 8), Discriminator(), cfg, torch.device("cpu"))
     hr = torch.rand(6, 3, 16, 16)
     offsets = stage._draw_offsets(6)
@@ -187,14 +214,22 @@ def test_windowed_lattice_loss_sees_a_grid_whose_sign_follows_the_content():
     local, clean = lattice_loss(flipping, hr, 4, window=16).item(), lattice_loss(noisy, hr, 4, window=16).item()
     assert local > 2 * clean, (local, clean)
     assert lattice_loss(hr + 0.1, hr, 4, window=16).item() < 1e-5, "a uniform offset is not a lattice"
-    assert lattice_loss(flipping[..., :63, :50], hr[..., :63, :50], 4, window=16) > 0  # sizes not multiples of the window
+    assert (
+        lattice_loss(flipping[..., :63, :50], hr[..., :63, :50], 4, window=16) > 0
+    )  # sizes not multiples of the window
     with pytest.raises(ValueError, match="multiple of the period"):
         lattice_loss(flipping, hr, 4, window=6)
     with pytest.raises(ValueError, match="fit in the"):
         lattice_loss(flipping[..., :12, :12], hr[..., :12, :12], 4, window=16)
     for window in (6, -4):
         with pytest.raises(ConfigError, match=r"loss\[1\] \(lattice\): window must be"):
-            load_config(raw={"stage": "srgan", "loss": [{"type": "pixel"}, {"type": "lattice", "window": window}], "data": {"crop": 96}})
+            load_config(
+                raw={
+                    "stage": "srgan",
+                    "loss": [{"type": "pixel"}, {"type": "lattice", "window": window}],
+                    "data": {"crop": 96},
+                }
+            )
 
 
 def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
@@ -210,7 +245,9 @@ def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
     assert block_loss(meshed, meshed, 4).item() < 1e-5, "an HR with the same blocks is matched, not penalised"
     prof = block_profile(meshed, 4)
     assert prof.shape == (4, 8)
-    assert (prof[:, 3] > prof[:, :3].max(1).values + 0.02).all() and (prof[:, 7] > prof[:, 4:7].max(1).values + 0.02).all()  # the boundary phases
+    assert (prof[:, 3] > prof[:, :3].max(1).values + 0.02).all() and (
+        prof[:, 7] > prof[:, 4:7].max(1).values + 0.02
+    ).all()  # the boundary phases
     assert torch.allclose(prof[:, :4].mean(1), torch.ones(4)) and torch.allclose(prof[:, 4:].mean(1), torch.ones(4))
     meshed.requires_grad_(True)
     block_loss(meshed, hr, 4).backward()
@@ -220,7 +257,9 @@ def test_block_loss_sees_strokes_on_block_boundaries_of_either_sign():
 def _smooth_image(n: int, size: int, seed: int) -> torch.Tensor:
     """Band-limited random images (bicubic x8 of noise): detail that moves with a shift."""
     rng = torch.Generator().manual_seed(seed)
-    return torch.nn.functional.interpolate(torch.rand(n, 3, size // 8, size // 8, generator=rng), size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    return torch.nn.functional.interpolate(
+        torch.rand(n, 3, size // 8, size // 8, generator=rng), size=(size, size), mode="bicubic", align_corners=False
+    ).clamp(0, 1)
 
 
 def test_window_lr_is_the_training_lr_of_a_real_window():
@@ -229,9 +268,16 @@ def test_window_lr_is_the_training_lr_of_a_real_window():
     lr = window_lr(t.repeat(3, 1, 1, 1), [(0, 0), (4, 4), (1, 3)], 4)
     assert lr.shape == (3, 3, 24, 24)
     for i, (dy, dx) in enumerate([(0, 0), (4, 4), (1, 3)]):
-        as_trained = torch.from_numpy(imresize(np.ascontiguousarray(hr[dy : dy + 96, dx : dx + 96]), 0.25)).permute(2, 0, 1).float() / 255
+        as_trained = (
+            torch.from_numpy(imresize(np.ascontiguousarray(hr[dy : dy + 96, dx : dx + 96]), 0.25))
+            .permute(2, 0, 1)
+            .float()
+            / 255
+        )
         # within two 8-bit levels: the dataset rounds after each 1-D pass, as MATLAB does; window_lr once
-        assert (lr[i] - as_trained).abs().max().item() <= 2.01 / 255, "the dataset's uint8 MATLAB bicubic of that window"
+        assert (lr[i] - as_trained).abs().max().item() <= 2.01 / 255, (
+            "the dataset's uint8 MATLAB bicubic of that window"
+        )
     # a window one LR pixel further is the LR moved by one pixel, away from the imresize border
     assert (lr[1, :, 2:21, 2:21] - lr[0, :, 3:22, 3:22]).abs().max().item() <= 1.01 / 255
     with pytest.raises(ValueError, match="offsets for a batch"):
@@ -243,17 +289,24 @@ def test_window_lr_is_the_training_lr_of_a_real_window():
 def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern():
     big = _smooth_image(4, 68, 1)
     shifts = [(1, 2), (3, 0), (2, 2), (0, 1)]
+
     def window(x, offsets):
         return torch.stack([x[i, :, dy : dy + 64, dx : dx + 64] for i, (dy, dx) in enumerate(offsets)])
 
     hr, moved = window(big, [(0, 0)] * 4), window(big, shifts)
-    assert shift_equivariance_loss(hr, moved, shifts).item() < 1e-7, "output that follows the content costs nothing, borders included"
+    assert shift_equivariance_loss(hr, moved, shifts).item() < 1e-7, (
+        "output that follows the content costs nothing, borders included"
+    )
     ladder = torch.zeros(4, 4)
     ladder[:, 0] = 0.04  # one column in four brighter, tied to the output lattice like a PixelShuffle grid
     tied = ladder.repeat(16, 16)
     loss = shift_equivariance_loss(hr + tied, moved + tied, shifts).item()
-    assert abs(loss - 0.04 * 2 * 3 / 16) < 2e-3, "columns 1 px apart differ at 2 of 4 columns, for the 3 shifts with dx != 0"
-    assert shift_equivariance_loss(hr + tied, window(big, [(4, 0)] * 4) + tied, [(4, 0)] * 4).item() < 1e-7, "a whole LR pixel keeps the lattice"
+    assert abs(loss - 0.04 * 2 * 3 / 16) < 2e-3, (
+        "columns 1 px apart differ at 2 of 4 columns, for the 3 shifts with dx != 0"
+    )
+    assert shift_equivariance_loss(hr + tied, window(big, [(4, 0)] * 4) + tied, [(4, 0)] * 4).item() < 1e-7, (
+        "a whole LR pixel keeps the lattice"
+    )
     edge = hr.clone()
     edge[:, :, :, -4:] += 0.04  # a band at the right border of the unmoved output
     assert abs(shift_equivariance_loss(edge, moved, shifts).item() - 0.04 * 4 / 62) < 1e-3, "the border is compared too"
@@ -268,26 +321,66 @@ def test_shift_equivariance_loss_is_zero_for_content_and_sees_a_lattice_pattern(
 
 def test_shift_weight_trains_unmoved_and_moved_windows_in_one_batch():
     torch.manual_seed(0)
-    cfg = load_config(raw={"stage": "srgan", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                           "loss": [{"type": "pixel", "norm": "l1"}, {"type": "shift", "weight": 1.0, "samples": 3}, {"type": "adversarial", "weight": 1e-3}]})
+    cfg = load_config(
+        raw={
+            "stage": "srgan",
+            "data": {"crop": 32, "batch_size": 4},
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "loss": [
+                {"type": "pixel", "norm": "l1"},
+                {"type": "shift", "weight": 1.0, "samples": 3},
+                {"type": "adversarial", "weight": 1e-3},
+            ],
+        }
+    )
     g = Generator(2, 1, 8)
     shapes = []
     g.register_forward_hook(lambda m, i, o: shapes.append(tuple(i[0].shape)))
     stage = SRGANStage(g, Discriminator(), cfg, torch.device("cpu"))
     hr = _smooth_image(4, 32, 2)
-    lr = torch.from_numpy(np.stack([imresize(x, 0.5) for x in (hr.permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8")])).permute(0, 3, 1, 2).float() / 255
+    lr = (
+        torch.from_numpy(
+            np.stack([imresize(x, 0.5) for x in (hr.permute(0, 2, 3, 1).numpy() * 255).round().astype("uint8")])
+        )
+        .permute(0, 3, 1, 2)
+        .float()
+        / 255
+    )
     out = stage.train_step(lr, hr)
-    assert shapes == [(4, 3, 16, 16), (6, 3, 15, 15)], "the crops, then 3 unmoved and 3 moved windows in one batch (one set of BatchNorm statistics)"
+    assert shapes == [(4, 3, 16, 16), (6, 3, 15, 15)], (
+        "the crops, then 3 unmoved and 3 moved windows in one batch (one set of BatchNorm statistics)"
+    )
     assert torch.isfinite(out["loss_shift"]) and out["loss_shift"].item() > 0
     assert out["loss_g"].item() > out["loss_pixel"].item() + out["loss_shift"].item()
-    mse_cfg = load_config(raw={"stage": "srresnet", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                               "loss": {"pixel": "l1", "shift_weight": 2.0}})  # a flat loss section from before the registry still loads
+    mse_cfg = load_config(
+        raw={
+            "stage": "srresnet",
+            "data": {"crop": 32, "batch_size": 4},
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "loss": {"pixel": "l1", "shift_weight": 2.0},
+        }
+    )  # a flat loss section from before the registry still loads
     mse_out = SRResNetStage(Generator(2, 1, 8), mse_cfg, torch.device("cpu")).train_step(lr, hr)
-    assert mse_out["loss_g"].item() == pytest.approx(mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5), "the SRResNet stage adds it too"
-    for bad, msg in (({"samples": 5}, "samples must be"), ({"margin": 15}, "margin must be"), ({"weight": -1}, "weight must be >= 0"), ({"norm": "l2"}, "norm must be"),
-                     ({"samples": 1.5}, r"shift\)\.samples: expected int"), ({"sample": 2}, "unknown parameter 'sample' \\(did you mean 'samples'")):
+    assert mse_out["loss_g"].item() == pytest.approx(
+        mse_out["loss_pixel"].item() + 2.0 * mse_out["loss_shift"].item(), rel=1e-5
+    ), "the SRResNet stage adds it too"
+    for bad, msg in (
+        ({"samples": 5}, "samples must be"),
+        ({"margin": 15}, "margin must be"),
+        ({"weight": -1}, "weight must be >= 0"),
+        ({"norm": "l2"}, "norm must be"),
+        ({"samples": 1.5}, r"shift\)\.samples: expected int"),
+        ({"sample": 2}, "unknown parameter 'sample' \\(did you mean 'samples'"),
+    ):
         with pytest.raises(ConfigError, match=msg):
-            load_config(raw={"stage": "srgan", "data": {"crop": 32, "batch_size": 4}, "model": {"scale": 2}, "loss": [{"type": "pixel"}, {"type": "shift", **bad}]})
+            load_config(
+                raw={
+                    "stage": "srgan",
+                    "data": {"crop": 32, "batch_size": 4},
+                    "model": {"scale": 2},
+                    "loss": [{"type": "pixel"}, {"type": "shift", **bad}],
+                }
+            )
 
 
 def test_chroma_loss_ignores_grey_changes_and_weighs_colour_in_the_content_loss():
@@ -299,8 +392,14 @@ def test_chroma_loss_ignores_grey_changes_and_weighs_colour_in_the_content_loss(
     assert chroma_loss(blue, hr).item() == pytest.approx((0.05 + 0.0081312) / 2, rel=1e-4)
     with pytest.raises(ValueError, match="RGB"):
         chroma_loss(hr[:, :1], hr[:, :1])
-    cfg = load_config(raw={"stage": "srresnet", "data": {"train": ["x"], "crop": 16, "batch_size": 2}, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                           "loss": {"pixel": "l1", "chroma_weight": 3.0}})
+    cfg = load_config(
+        raw={
+            "stage": "srresnet",
+            "data": {"train": ["x"], "crop": 16, "batch_size": 2},
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "loss": {"pixel": "l1", "chroma_weight": 3.0},
+        }
+    )
     out = SRResNetStage(Generator(2, 1, 8), cfg, torch.device("cpu")).train_step(torch.rand(2, 3, 8, 8), hr)
     assert out["loss_chroma"].item() > 0
     assert out["loss_g"].item() == pytest.approx(out["loss_pixel"].item() + 3.0 * out["loss_chroma"].item(), rel=1e-5)

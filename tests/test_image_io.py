@@ -2,9 +2,9 @@ import io
 
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image, ImageCms
 
-from conftest import natural_image
 from srgan.image_io import ImageError, read_image, write_image
 
 

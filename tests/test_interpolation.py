@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import natural_image
 from PIL import Image
 
 import srgan
-from conftest import natural_image
 from srgan.cli import main
 from srgan.hub import ModelFileError, interpolate_generators, save_generator
 from srgan.models import Generator
@@ -47,5 +47,8 @@ def test_api_and_cli_alpha(pair, tmp_path):
     m1 = srgan.from_pretrained(str(pb), device="cpu", alpha=1.0).upscale(img)
     assert np.array_equal(m1, srgan.from_pretrained(str(pb), device="cpu").upscale(img))
     Image.fromarray(img).save(tmp_path / "i.png")
-    assert main(["upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "o"), "-m", str(pb), "--alpha", "0.3", "-q"]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "i.png"), "-o", str(tmp_path / "o"), "-m", str(pb), "--alpha", "0.3", "-q"])
+        == 0
+    )
     assert read_provenance(tmp_path / "o" / "i.png")["alpha"] == 0.3

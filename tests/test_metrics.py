@@ -6,7 +6,12 @@ from srgan.imresize import imresize
 from srgan.metrics import evaluate_pair, psnr, rgb_to_y, ssim
 
 # Bicubic (MATLAB) on the shared benchmark files, from an independent reference implementation
-REFERENCE = {("Set5", 4): (28.43, 0.8111), ("Set14", 4): (26.09, 0.7048), ("Set5", 2): (33.67, 0.9303), ("Set14", 2): (30.33, 0.8699)}
+REFERENCE = {
+    ("Set5", 4): (28.43, 0.8111),
+    ("Set14", 4): (26.09, 0.7048),
+    ("Set5", 2): (33.67, 0.9303),
+    ("Set14", 2): (30.33, 0.8699),
+}
 
 
 @pytest.mark.parametrize("set_name,scale", list(REFERENCE))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import SHARED
 from PIL import Image
 
-from conftest import SHARED
 from srgan.imresize import imresize
 from srgan.niqe import load_pristine, niqe_image
 

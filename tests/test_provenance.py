@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from srgan.cli import main
 from srgan.image_io import ImageData, read_image, write_image
 from srgan.provenance import make_record, read_provenance
@@ -30,7 +30,21 @@ def test_provenance_in_16bit_png_and_absent_elsewhere(tmp_path):
 def test_cli_upscale_marks_outputs_and_inspect_reads_it(tmp_path, tiny_model_file, capsys):
     Image.fromarray(natural_image(10, 10)).save(tmp_path / "a.png")
     Image.fromarray(natural_image(10, 10)).save(tmp_path / "b.jpg")
-    assert main(["upscale", str(tmp_path / "a.png"), str(tmp_path / "b.jpg"), "-o", str(tmp_path / "out"), "-m", str(tiny_model_file), "-q"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.jpg"),
+                "-o",
+                str(tmp_path / "out"),
+                "-m",
+                str(tiny_model_file),
+                "-q",
+            ]
+        )
+        == 0
+    )
     for name in ("a.png", "b.jpg"):
         rec = read_provenance(tmp_path / "out" / name)
         assert rec["model"] == "tiny-x4" and rec["input_size"] == [10, 10] and rec["source"] == name
@@ -38,5 +52,19 @@ def test_cli_upscale_marks_outputs_and_inspect_reads_it(tmp_path, tiny_model_fil
     assert main(["inspect", str(tmp_path / "out" / "a.png"), str(tmp_path / "a.png")]) == 0
     out = capsys.readouterr().out
     assert "synthesised by super-resolution" in out and "no srgan provenance" in out
-    assert main(["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "opt"), "-m", str(tiny_model_file), "-q", "--no-provenance"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "a.png"),
+                "-o",
+                str(tmp_path / "opt"),
+                "-m",
+                str(tiny_model_file),
+                "-q",
+                "--no-provenance",
+            ]
+        )
+        == 0
+    )
     assert read_provenance(tmp_path / "opt" / "a.png") is None

@@ -1,14 +1,15 @@
 """The architecture and loss registries: adding either is a class plus one table entry, and
 every part of srgan (training, logs, cards, model files, tiling, export) picks it up."""
+
 import csv
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import natural_image
 from torch import nn
 
-from conftest import natural_image
 from srgan.cli import main
 from srgan.losses import LOSSES, LossTerm
 from srgan.models import ARCHITECTURES, build_generator
@@ -24,7 +25,12 @@ class ToyNet(nn.Module):
     def __init__(self, scale: int = 2, channels: int = 8) -> None:
         super().__init__()
         self.scale, self.hparams = scale, {"scale": scale, "channels": channels}
-        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 3 * scale * scale, 3, padding=1),
+            nn.PixelShuffle(scale),
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -61,19 +67,40 @@ def _data(tmp_path):
 
 def _raw(tmp_path, model, loss, stage="srresnet", steps=2):
     d = _data(tmp_path)
-    return {"name": "t", "stage": stage, "out_dir": str(tmp_path / "run"), "steps": steps, "threads": 1, "log_every": 1, "val_every": steps,
-            "ckpt_every": steps, "ema_decay": 0.9, "tensorboard": False, "model": model, "loss": loss,
-            "data": {"train": [str(d)], "val": str(d), "crop": 16, "batch_size": 2}, "optim": {"lr": 1e-3}}
+    return {
+        "name": "t",
+        "stage": stage,
+        "out_dir": str(tmp_path / "run"),
+        "steps": steps,
+        "threads": 1,
+        "log_every": 1,
+        "val_every": steps,
+        "ckpt_every": steps,
+        "ema_decay": 0.9,
+        "tensorboard": False,
+        "model": model,
+        "loss": loss,
+        "data": {"train": [str(d)], "val": str(d), "crop": 16, "batch_size": 2},
+        "optim": {"lr": 1e-3},
+    }
 
 
 def test_toy_architecture_and_toy_loss_train_through_registration_only(registered, tmp_path, capsys):
-    raw = _raw(tmp_path, {"arch": "toy", "scale": 2, "options": {}}, [{"type": "pixel", "norm": "l1"}, {"type": "toy", "weight": 0.5, "power": 3}])
+    raw = _raw(
+        tmp_path,
+        {"arch": "toy", "scale": 2, "options": {}},
+        [{"type": "pixel", "norm": "l1"}, {"type": "toy", "weight": 0.5, "power": 3}],
+    )
     cfg = load_config(raw=raw)
     metrics = Trainer(cfg).fit(progress=False)
     assert np.isfinite(metrics["psnr"])
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
-    assert [r["step"] for r in rows] == ["1", "2"] and all(float(r["loss_toy"]) > 0 for r in rows), "the column comes from the declared term"
-    assert float(rows[0]["loss_g"]) == pytest.approx(float(rows[0]["loss_pixel"]) + 0.5 * float(rows[0]["loss_toy"]), rel=1e-4)
+    assert [r["step"] for r in rows] == ["1", "2"] and all(float(r["loss_toy"]) > 0 for r in rows), (
+        "the column comes from the declared term"
+    )
+    assert float(rows[0]["loss_g"]) == pytest.approx(
+        float(rows[0]["loss_pixel"]) + 0.5 * float(rows[0]["loss_toy"]), rel=1e-4
+    )
     out = tmp_path / "toy.safetensors"
     assert main(["export-weights", str(tmp_path / "run"), str(out)]) == 0
     from srgan.api import from_pretrained
@@ -89,28 +116,48 @@ def test_toy_architecture_and_toy_loss_train_through_registration_only(registere
 
 
 def test_unknown_arch_loss_and_parameters_are_named(registered):
-    cases = [({"model": {"arch": "rrdb"}}, "unknown architecture 'rrdb' \\(did you mean 'rrdbnet'"),
-             ({"model": {"arch": "toy", "num_blocks": 4}}, "architecture 'toy' has no parameter 'num_blocks'"),
-             ({"model": {"arch": "srvgg", "options": {"activaton": "relu"}}}, "no parameter 'activaton' \\(did you mean 'activation'"),
-             ({"loss": [{"type": "toyy"}]}, "unknown loss type 'toyy' \\(did you mean 'toy'"),
-             ({"loss": [{"type": "toy", "pow": 2}]}, "loss\\[0\\] \\(toy\\): unknown parameter 'pow' \\(did you mean 'power'"),
-             ({"loss": [{"type": "toy", "power": "high"}]}, "power: expected float"),
-             ({"loss": [{"type": "pixel"}, {"type": "pixel"}]}, "two terms are named 'pixel'"),
-             ({"loss": [{"weight": 1}]}, "needs a 'type'"),
-             ({"discriminator": {"arch": "unet"}}, "discriminator.arch: unknown 'unet'")]
+    cases = [
+        ({"model": {"arch": "rrdb"}}, "unknown architecture 'rrdb' \\(did you mean 'rrdbnet'"),
+        ({"model": {"arch": "toy", "num_blocks": 4}}, "architecture 'toy' has no parameter 'num_blocks'"),
+        (
+            {"model": {"arch": "srvgg", "options": {"activaton": "relu"}}},
+            "no parameter 'activaton' \\(did you mean 'activation'",
+        ),
+        ({"loss": [{"type": "toyy"}]}, "unknown loss type 'toyy' \\(did you mean 'toy'"),
+        (
+            {"loss": [{"type": "toy", "pow": 2}]},
+            "loss\\[0\\] \\(toy\\): unknown parameter 'pow' \\(did you mean 'power'",
+        ),
+        ({"loss": [{"type": "toy", "power": "high"}]}, "power: expected float"),
+        ({"loss": [{"type": "pixel"}, {"type": "pixel"}]}, "two terms are named 'pixel'"),
+        ({"loss": [{"weight": 1}]}, "needs a 'type'"),
+        ({"discriminator": {"arch": "unet"}}, "discriminator.arch: unknown 'unet'"),
+    ]
     for extra, msg in cases:
         with pytest.raises(ConfigError, match=msg):
             load_config(raw=extra)
-    cfg = load_config(raw={"loss": [{"type": "pixel"}, {"type": "pixel", "name": "pixel2", "norm": "l1"}]})  # two of a type, by name
+    cfg = load_config(
+        raw={"loss": [{"type": "pixel"}, {"type": "pixel", "name": "pixel2", "norm": "l1"}]}
+    )  # two of a type, by name
     assert cfg.objective().columns == ["loss_pixel", "loss_pixel2"]
 
 
-@pytest.mark.parametrize("arch,model", [("rrdbnet", {"num_blocks": 1, "channels": 8, "options": {"growth_channels": 4}}),
-                                        ("srvgg", {"num_blocks": 2, "channels": 8})])
+@pytest.mark.parametrize(
+    "arch,model",
+    [
+        ("rrdbnet", {"num_blocks": 1, "channels": 8, "options": {"growth_channels": 4}}),
+        ("srvgg", {"num_blocks": 2, "channels": 8}),
+    ],
+)
 def test_new_architectures_train_export_and_serve(arch, model, tmp_path, capsys):
     """`srgan train` runs a few steps of each; the model file exports to ONNX and matches PyTorch."""
-    raw = _raw(tmp_path, {"arch": arch, "scale": 4, **model}, [{"type": "pixel", "norm": "l1"}, {"type": "adversarial", "weight": 1e-3}],
-               stage="srgan", steps=3)
+    raw = _raw(
+        tmp_path,
+        {"arch": arch, "scale": 4, **model},
+        [{"type": "pixel", "norm": "l1"}, {"type": "adversarial", "weight": 1e-3}],
+        stage="srgan",
+        steps=3,
+    )
     raw["data"]["crop"] = 32
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     assert main(["train", "--config", str(tmp_path / "c.yaml"), "--no-progress"]) == 0
@@ -140,7 +187,11 @@ def test_old_model_files_without_arch_load_as_srresnet(tmp_path):
         assert g.arch == "srresnet" and cfg["arch"] == "srresnet"
     g = build_generator("srresnet", scale=2, num_blocks=1, channels=8)
     tensors = {k: v.contiguous() for k, v in g.state_dict().items()}
-    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"srgan_config": json.dumps({"architecture": "srresnet", "scale": 2, "num_blocks": 1, "channels": 8})})
+    save_file(
+        tensors,
+        str(tmp_path / "old.safetensors"),
+        metadata={"srgan_config": json.dumps({"architecture": "srresnet", "scale": 2, "num_blocks": 1, "channels": 8})},
+    )
     save_file(tensors, str(tmp_path / "bare.safetensors"))
     assert read_config(tmp_path / "old.safetensors")["arch"] == "srresnet"
     for f in ("old", "bare"):

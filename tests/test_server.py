@@ -8,9 +8,9 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
+from conftest import natural_image  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from conftest import natural_image  # noqa: E402
 from srgan.server import app as app_module  # noqa: E402
 from srgan.server.app import create_app  # noqa: E402
 from srgan.server.settings import ServerSettings  # noqa: E402
@@ -73,15 +73,18 @@ def test_bicubic_and_alpha(client):
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).mode == "RGB"
 
 
-@pytest.mark.parametrize("case,status,fragment", [
-    ("text", 400, "not an image"),
-    ("truncated", 400, "truncated"),
-    ("empty", 400, "empty"),
-    ("format", 422, "unsupported output format"),
-    ("model", 404, "unknown model"),
-    ("alpha", 422, "alpha must be in"),
-    ("nofile", 422, "invalid request"),
-])
+@pytest.mark.parametrize(
+    "case,status,fragment",
+    [
+        ("text", 400, "not an image"),
+        ("truncated", 400, "truncated"),
+        ("empty", 400, "empty"),
+        ("format", 422, "unsupported output format"),
+        ("model", 404, "unknown model"),
+        ("alpha", 422, "alpha must be in"),
+        ("nofile", 422, "invalid request"),
+    ],
+)
 def test_bad_inputs_are_4xx_json(client, case, status, fragment):
     good = png_bytes(natural_image(32, 32))
     if case == "text":
@@ -102,12 +105,15 @@ def test_bad_inputs_are_4xx_json(client, case, status, fragment):
     assert fragment in r.json()["error"] and "Traceback" not in r.text
 
 
-@pytest.mark.parametrize("limit,value,status,fragment", [
-    ("max_upload_bytes", 2000, 413, "larger than the limit"),
-    ("max_input_pixels", 500, 413, "over the limit"),
-    ("max_output_pixels", 5000, 413, "output would be"),
-    ("request_timeout", 0.001, 503, "longer than"),
-])
+@pytest.mark.parametrize(
+    "limit,value,status,fragment",
+    [
+        ("max_upload_bytes", 2000, 413, "larger than the limit"),
+        ("max_input_pixels", 500, 413, "over the limit"),
+        ("max_output_pixels", 5000, 413, "output would be"),
+        ("request_timeout", 0.001, 503, "longer than"),
+    ],
+)
 def test_each_limit(limit, value, status, fragment):
     settings = ServerSettings(device="cpu", **{limit: value})
     with TestClient(create_app(settings)) as c:
@@ -142,7 +148,12 @@ def test_full_queue_gets_429_with_retry_after(monkeypatch):
     app = create_app(ServerSettings(device="cpu", workers=1, queue_size=1))
     with TestClient(app) as c:
         results = []
-        threads = [threading.Thread(target=lambda: results.append(post(c, png_bytes(natural_image(8, 8)), model="bicubic").status_code)) for _ in range(2)]
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(post(c, png_bytes(natural_image(8, 8)), model="bicubic").status_code)
+            )
+            for _ in range(2)
+        ]
         for t in threads:
             t.start()
         deadline = time.time() + 10

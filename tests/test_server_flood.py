@@ -1,4 +1,5 @@
 """Flood a real server from the loopback with 4x its worker count of concurrent clients."""
+
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,12 +21,15 @@ def test_flood_gets_images_or_clean_refusals_and_server_survives():
     payload = buf.getvalue()
     workers, clients, per_client = 1, 4, 6
     with served("--device", "cpu", "--workers", str(workers), "--queue", "1", "--timeout", "60") as (url, proc):
+
         def client(i):
             out = []
             with httpx.Client(base_url=url, timeout=120) as c:
                 for _ in range(per_client):
                     r = c.post("/v1/upscale", files={"image": ("a.png", payload)}, data={"format": "png"})
-                    out.append((r.status_code, r.headers.get("retry-after"), r.content if r.status_code == 200 else r.json()))
+                    out.append(
+                        (r.status_code, r.headers.get("retry-after"), r.content if r.status_code == 200 else r.json())
+                    )
             return out
 
         with ThreadPoolExecutor(clients) as pool:
@@ -40,7 +44,10 @@ def test_flood_gets_images_or_clean_refusals_and_server_survives():
             else:
                 assert retry and "error" in body
         rss = peak_rss_mb(proc.pid)
-        print(f"flood: {len(results)} requests, {codes.count(200)} images, {codes.count(429)} x 429, {codes.count(503)} x 503, server peak RSS {rss:.0f} MB")
+        print(
+            f"flood: {len(results)} requests, {codes.count(200)} images, {codes.count(429)} x 429, {codes.count(503)} "
+            f"x 503, server peak RSS {rss:.0f} MB"
+        )
         assert rss < RSS_BOUND_MB
         with httpx.Client(base_url=url, timeout=60) as c:  # still healthy and serving
             assert c.get("/healthz").json()["in_flight"] == 0

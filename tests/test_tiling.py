@@ -51,7 +51,9 @@ def test_too_little_context_would_show():
     g = _random_eval_generator()
     x = torch.rand(1, 3, 40, 40)
     ref = upscale_tensor(g, x, 4, tile=None)
-    naive = torch.cat([torch.cat([g(x[:, :, i:i + 20, j:j + 20]) for j in (0, 20)], 3) for i in (0, 20)], 2).clamp(0, 1)
+    naive = torch.cat([torch.cat([g(x[:, :, i : i + 20, j : j + 20]) for j in (0, 20)], 3) for i in (0, 20)], 2).clamp(
+        0, 1
+    )
     assert (naive - ref).abs().max().item() > 1 / 255
 
 
@@ -79,8 +81,13 @@ def _randomised(arch, **params):
     return g.eval()
 
 
-SMALL = {"srresnet": {"num_blocks": 2}, "rrdbnet": {"num_blocks": 1, "channels": 16, "growth_channels": 8}, "srvgg": {"num_blocks": 4, "channels": 16},
-         "msrresnet": {"num_blocks": 2, "channels": 16}, "leftthomas": {"num_blocks": 2, "channels": 16}}
+SMALL = {
+    "srresnet": {"num_blocks": 2},
+    "rrdbnet": {"num_blocks": 1, "channels": 16, "growth_channels": 8},
+    "srvgg": {"num_blocks": 4, "channels": 16},
+    "msrresnet": {"num_blocks": 2, "channels": 16},
+    "leftthomas": {"num_blocks": 2, "channels": 16},
+}
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -95,7 +102,9 @@ def test_every_registered_arch_tiles_exactly(arch):
         assert (out - ref).abs().max().item() < 1e-5, (arch, tile, workers)
 
 
-@pytest.mark.parametrize("arch", ["srvgg", "msrresnet"])  # RRDB's 0.2-scaled residuals leave far pixels in float noise at random init
+@pytest.mark.parametrize(
+    "arch", ["srvgg", "msrresnet"]
+)  # RRDB's 0.2-scaled residuals leave far pixels in float noise at random init
 def test_radius_is_needed(arch):
     """Half the registry's radius shows at tile seams: the exactness test above is not vacuous."""
     from srgan.inference import _upscale_region_flat

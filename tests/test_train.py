@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import natural_image
 from PIL import Image
 
-from conftest import natural_image
 from srgan.data import ImageCache, RandomCropDataset, StepBatchSampler
 from srgan.train import ConfigError, Trainer, load_config
 from srgan.train.checkpoint import list_checkpoints, load_latest_checkpoint
@@ -28,8 +28,16 @@ def _dataset(root: Path) -> Path:
 def _config(tmp_path: Path, out: str, steps: int = 8) -> Path:
     data = _dataset(tmp_path / f"data_{out}")
     cfg = {
-        "name": "tiny", "out_dir": str(tmp_path / out), "steps": steps, "seed": 3, "threads": 1,
-        "log_every": 2, "val_every": 4, "ckpt_every": 1, "keep_checkpoints": 2, "ema_decay": 0.9,
+        "name": "tiny",
+        "out_dir": str(tmp_path / out),
+        "steps": steps,
+        "seed": 3,
+        "threads": 1,
+        "log_every": 2,
+        "val_every": 4,
+        "ckpt_every": 1,
+        "keep_checkpoints": 2,
+        "ema_decay": 0.9,
         "model": {"scale": 2, "num_blocks": 1, "channels": 8},
         "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2},
         "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 2},
@@ -67,17 +75,25 @@ def test_packaged_recipes_are_valid_and_faithful():
     (spec,) = load_recipe("spec")
     assert spec.model.num_blocks == 5 and spec.data.crop == 96 and spec.data.batch_size == 16
     assert spec.optim.betas == (0.9, 0.99) and spec.steps == 150 * 800 // 16
-    assert spec.loss == [{"type": "pixel", "weight": 1.0, "norm": "mse"}, {"type": "vgg", "weight": 6e-3, "layer": "relu5_3"}, {"type": "adversarial", "weight": 1e-3}]
+    assert spec.loss == [
+        {"type": "pixel", "weight": 1.0, "norm": "mse"},
+        {"type": "vgg", "weight": 6e-3, "layer": "relu5_3"},
+        {"type": "adversarial", "weight": 1e-3},
+    ]
     pre, gan = load_recipe("paper", steps_factor=0.01, out="/tmp/p")
     assert (pre.steps, gan.steps, gan.optim.milestones) == (10_000, 2_000, [1_000])
     vgg = {t["type"]: t for t in gan.loss}["vgg"]
-    assert gan.init_generator == pre.out_dir and vgg["layer"] == "relu5_4" and "pixel" not in {t["type"] for t in gan.loss}
+    assert (
+        gan.init_generator == pre.out_dir and vgg["layer"] == "relu5_4" and "pixel" not in {t["type"] for t in gan.loss}
+    )
     assert vgg["rescale"] == pytest.approx(1 / 12.75)
     _, mse_gan = load_recipe("srgan-mse")
     assert mse_gan.loss == [{"type": "pixel", "weight": 1.0, "norm": "mse"}, {"type": "adversarial", "weight": 1e-3}]
     (gan,) = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
     kinds = {t["type"] for t in gan.loss}
-    assert gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and "vgg" not in kinds and gan.d_random_shift > 0
+    assert (
+        gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and "vgg" not in kinds and gan.d_random_shift > 0
+    )
     assert {"feature_matching", "lattice", "shift", "chroma", "adversarial"} <= kinds
     for name in recipe_names():  # packaged recipes name no data: the user's flag does
         assert all(not c.data.train and c.data.val is None for c in load_recipe(name)), name
@@ -91,12 +107,18 @@ def test_cpu_fast_srgan_recipe_is_what_trained_the_shipped_srgan_x4():
     import json
 
     from srgan.train.recipes import load_recipe
+
     card = json.loads((Path(__file__).resolve().parents[1] / "src/srgan/weights/srgan-x4.json").read_text())
     from srgan.train.config import load_config
 
     trained = load_config(raw=card["training"]["recipe"])  # the card's flat loss section, converted once to terms
-    assert trained.loss[0] == {"type": "pixel", "weight": 1.0, "norm": "l1"} and trained.loss[-1] == {"type": "adversarial", "weight": 0.006}
-    (recipe,) = load_recipe("cpu-fast-srgan", ["data.train=../shared/data/train", "data.val=../shared/data/benchmarks/Set5/x4"])
+    assert trained.loss[0] == {"type": "pixel", "weight": 1.0, "norm": "l1"} and trained.loss[-1] == {
+        "type": "adversarial",
+        "weight": 0.006,
+    }
+    (recipe,) = load_recipe(
+        "cpu-fast-srgan", ["data.train=../shared/data/train", "data.val=../shared/data/benchmarks/Set5/x4"]
+    )
     now, then = (json.loads(json.dumps(dataclasses.asdict(c), default=str)) for c in (recipe, trained))
     now.pop("out_dir"), then.pop("out_dir")
     assert now == then
@@ -109,7 +131,9 @@ def test_recipe_overrides_and_errors():
     assert gan.optim.lr == 5e-5 and pre.optim.lr == 1e-4 and pre.model.num_blocks == gan.model.num_blocks == 8
     with pytest.raises(ConfigError, match="no loss term 'vgg_wieght' \\(terms: vgg, adversarial\\)"):
         load_recipe("paper", ["srgan:loss.vgg_wieght=1"])
-    (gan,) = load_recipe("cpu-fast-srgan", ["loss.shift.weight=5", "loss.lattice=null", "loss.vgg={type: vgg, weight: 0.006}"])
+    (gan,) = load_recipe(
+        "cpu-fast-srgan", ["loss.shift.weight=5", "loss.lattice=null", "loss.vgg={type: vgg, weight: 0.006}"]
+    )
     terms = {t.get("name", t["type"]): t for t in gan.loss}
     assert terms["shift"]["weight"] == 5 and "lattice" not in terms and terms["vgg"] == {"type": "vgg", "weight": 0.006}
     with pytest.raises(ConfigError, match="unknown loss type 'vgg19' \\(did you mean 'vgg'"):
@@ -165,7 +189,9 @@ def test_resume_after_repeated_sigkill_is_bit_exact(tmp_path):
     rng = np.random.default_rng(0)
     kills = []
     for target in sorted(rng.choice(np.arange(3, steps - 2), size=3, replace=False)):
-        proc = subprocess.Popen(cmd + (["--resume"] if kills else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if kills else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.time() + 120
         while time.time() < deadline and not any(int(p.stem.split("_")[1]) >= target for p in list_checkpoints(ckpts)):
             time.sleep(0.01)
@@ -245,7 +271,19 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch)
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     cfg_path = _config(tmp_path, "int", steps=100000)
-    cmd = [sys.executable, "-m", "srgan.cli", "train", "--config", str(cfg_path), "--no-progress", "--set", "ckpt_every=1000000", "--set", "val_every=1000000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "srgan.cli",
+        "train",
+        "--config",
+        str(cfg_path),
+        "--no-progress",
+        "--set",
+        "ckpt_every=1000000",
+        "--set",
+        "val_every=1000000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     log = tmp_path / "int" / "metrics.csv"
@@ -265,11 +303,28 @@ def test_two_stage_recipe_end_to_end_and_plot(tmp_path):
 
     data = _dataset(tmp_path / "d")
     recipe = {
-        "base": {"seed": 0, "threads": 1, "log_every": 1, "val_every": 2, "ckpt_every": 2, "ema_decay": None, "tensorboard": False,
-                 "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-                 "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2}, "optim": {"lr": 1e-3}},
-        "stages": [{"name": "pre", "stage": "srresnet", "steps": 3, "loss": {"pixel": "mse"}},
-                   {"name": "gan", "stage": "srgan", "steps": 2, "init_generator": "{previous}", "loss": {"pixel": "mse", "adversarial_weight": 1e-3}}],
+        "base": {
+            "seed": 0,
+            "threads": 1,
+            "log_every": 1,
+            "val_every": 2,
+            "ckpt_every": 2,
+            "ema_decay": None,
+            "tensorboard": False,
+            "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+            "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2},
+            "optim": {"lr": 1e-3},
+        },
+        "stages": [
+            {"name": "pre", "stage": "srresnet", "steps": 3, "loss": {"pixel": "mse"}},
+            {
+                "name": "gan",
+                "stage": "srgan",
+                "steps": 2,
+                "init_generator": "{previous}",
+                "loss": {"pixel": "mse", "adversarial_weight": 1e-3},
+            },
+        ],
     }
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -343,7 +398,14 @@ def test_init_generator_from_another_scale_transfers_trunk_and_tail(tmp_path):
     save_generator(x4, tmp_path / "x4.safetensors")
     x2 = Generator(2, 2, 8)
     load_initial_generator(str(tmp_path / "x4.safetensors"), x2)
-    for name in ("head.0.weight", "body.1.conv2.weight", "body_end.1.running_var", "tail.weight", "upsample.0.conv.weight", "upsample.0.prelu.weight"):
+    for name in (
+        "head.0.weight",
+        "body.1.conv2.weight",
+        "body_end.1.running_var",
+        "tail.weight",
+        "upsample.0.conv.weight",
+        "upsample.0.prelu.weight",
+    ):
         assert torch.equal(x2.state_dict()[name], x4.state_dict()[name]), name
     save_generator(x2, tmp_path / "x2.safetensors")
     x8 = Generator(8, 2, 8)
@@ -358,7 +420,9 @@ def test_time_budget_plans_steps_from_a_probe_and_scales_warmup(tmp_path):
 
     log = tmp_path / "metrics.csv"
     log.write_text("step,loss_g,wall\n10,0.5,100.0\n20,0.4,108.0\n30,0.3,110.0\n40,0.3,112.0\n50,0.3,114.0\n")
-    assert seconds_per_step(log) == pytest.approx(0.2)  # second half: (114 - 110) / (50 - 30); the slow start is left out
+    assert seconds_per_step(log) == pytest.approx(
+        0.2
+    )  # second half: (114 - 110) / (50 - 30); the slow start is left out
     cfg = load_config(_config(tmp_path, "budget", steps=8))  # warm-up 2 of 8 steps
     planned = plan_steps(cfg, minutes=1.0, per_step=0.5, margin=0.1)
     assert planned.steps == 108 and planned.optim.warmup_steps == 27  # 60 s x 0.9 / 0.5; 25% warm-up
@@ -382,7 +446,9 @@ def test_loader_workers_run_single_threaded():
     """N workers x N cores BLAS threads starved the loader on a 16-core host: each worker gets one."""
     from srgan.train.trainer import single_threaded_worker
 
-    loader = torch.utils.data.DataLoader(_BlasThreads(), batch_size=None, num_workers=1, worker_init_fn=single_threaded_worker)
+    loader = torch.utils.data.DataLoader(
+        _BlasThreads(), batch_size=None, num_workers=1, worker_init_fn=single_threaded_worker
+    )
     assert [int(n) for n in loader] == [1, 1]
 
 
@@ -418,6 +484,6 @@ def test_cli_minutes_fits_one_stage_and_resume_keeps_its_plan(tmp_path, capsys):
     assert 1 <= planned < 1000 and f"{planned} steps" in out
     assert load_latest_checkpoint(tmp_path / "timed" / "checkpoints")[0]["step"] == planned
     assert main([*args, "--resume"]) == 0
-    assert f"already complete" in capsys.readouterr().out
+    assert "already complete" in capsys.readouterr().out
     assert main(["train", "--recipe", "cpu-fast", "--minutes", "1", "--data", str(tmp_path)]) == 2
     assert "--minutes budgets one stage: pick it with --stage" in capsys.readouterr().err

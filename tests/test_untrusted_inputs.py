@@ -1,4 +1,5 @@
 """A corpus of awkward and hostile image files, generated here, through decode -> upscale -> encode."""
+
 import io
 import struct
 import warnings
@@ -6,11 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import natural_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import natural_image
 from srgan.api import from_pretrained
 from srgan.cli import main
 from srgan.image_io import ImageError, encode_image, read_image, read_image_bytes
@@ -38,7 +39,12 @@ def _png_with_ihdr(width: int, height: int) -> bytes:
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 RGB = natural_image(12, 10)
@@ -52,14 +58,42 @@ def _mode_cases():
         "1": (Image.fromarray(RGB).convert("1"), "PNG", lambda d: d.is_gray),
         "L": (Image.fromarray(RGB).convert("L"), "PNG", lambda d: d.is_gray),
         "LA": (Image.fromarray(RGB).convert("LA"), "PNG", lambda d: d.is_gray and d.alpha is not None),
-        "P+transparency": (p, "PNG", lambda d: d.alpha is not None and np.allclose(d.color * 255, pal[..., :3], atol=0.5)),
+        "P+transparency": (
+            p,
+            "PNG",
+            lambda d: d.alpha is not None and np.allclose(d.color * 255, pal[..., :3], atol=0.5),
+        ),
         "RGB": (Image.fromarray(RGB), "PNG", lambda d: np.allclose(d.color * 255, RGB, atol=0.5)),
-        "RGBA": (Image.fromarray(np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])), "PNG", lambda d: np.allclose(d.alpha * 255, 9)),
-        "CMYK": (Image.new("CMYK", (10, 12), (0, 255, 255, 0)), "TIFF", lambda d: np.allclose(d.color[0, 0] * 255, [255, 0, 0], atol=1)),
-        "YCbCr": (Image.fromarray(RGB).convert("YCbCr"), "JPEG", lambda d: d.color.shape[2] == 3 and abs(float(d.color.mean()) * 255 - RGB.mean()) < 4),
-        "I;16": (Image.fromarray((RGB[..., 0].astype(np.uint16) * 257)), "PNG", lambda d: d.is_gray and d.bit_depth == 16),
-        "I": (Image.fromarray(RGB[..., 0].astype(np.int32) * 100, "I"), "TIFF", lambda d: d.is_gray and d.bit_depth == 16),
-        "F": (Image.fromarray(RGB[..., 0].astype(np.float32) / 255.0, "F"), "TIFF", lambda d: d.is_gray and np.allclose(d.color[..., 0], RGB[..., 0] / 255.0, atol=1e-6)),
+        "RGBA": (
+            Image.fromarray(np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
+            "PNG",
+            lambda d: np.allclose(d.alpha * 255, 9),
+        ),
+        "CMYK": (
+            Image.new("CMYK", (10, 12), (0, 255, 255, 0)),
+            "TIFF",
+            lambda d: np.allclose(d.color[0, 0] * 255, [255, 0, 0], atol=1),
+        ),
+        "YCbCr": (
+            Image.fromarray(RGB).convert("YCbCr"),
+            "JPEG",
+            lambda d: d.color.shape[2] == 3 and abs(float(d.color.mean()) * 255 - RGB.mean()) < 4,
+        ),
+        "I;16": (
+            Image.fromarray((RGB[..., 0].astype(np.uint16) * 257)),
+            "PNG",
+            lambda d: d.is_gray and d.bit_depth == 16,
+        ),
+        "I": (
+            Image.fromarray(RGB[..., 0].astype(np.int32) * 100, "I"),
+            "TIFF",
+            lambda d: d.is_gray and d.bit_depth == 16,
+        ),
+        "F": (
+            Image.fromarray(RGB[..., 0].astype(np.float32) / 255.0, "F"),
+            "TIFF",
+            lambda d: d.is_gray and np.allclose(d.color[..., 0], RGB[..., 0] / 255.0, atol=1e-6),
+        ),
     }
 
 
@@ -95,14 +129,21 @@ def test_wrong_extension_and_one_pixel(tmp_path, tiny):
     assert out.size == (4, 4)
 
 
-@pytest.mark.parametrize("name,data,fragment", [
-    ("zero-size", _png_with_ihdr(0, 0), "zero size|corrupted|not an image"),
-    ("garbage", bytes(range(256)) * 4, "not an image"),
-    ("html", b"<!doctype html><html></html>", "not an image"),
-    ("truncated-jpeg", _bytes(Image.fromarray(natural_image(64, 64)), "JPEG")[:600], "truncated|corrupted"),
-    ("corrupted-png", (lambda b: b[:60] + bytes(len(b) - 80) + b[-20:])(_bytes(Image.fromarray(natural_image(32, 32)), "PNG")), "corrupted|truncated"),
-    ("bomb-header", _png_with_ihdr(50_000, 50_000), "over the limit|bomb"),
-])
+@pytest.mark.parametrize(
+    "name,data,fragment",
+    [
+        ("zero-size", _png_with_ihdr(0, 0), "zero size|corrupted|not an image"),
+        ("garbage", bytes(range(256)) * 4, "not an image"),
+        ("html", b"<!doctype html><html></html>", "not an image"),
+        ("truncated-jpeg", _bytes(Image.fromarray(natural_image(64, 64)), "JPEG")[:600], "truncated|corrupted"),
+        (
+            "corrupted-png",
+            (lambda b: b[:60] + bytes(len(b) - 80) + b[-20:])(_bytes(Image.fromarray(natural_image(32, 32)), "PNG")),
+            "corrupted|truncated",
+        ),
+        ("bomb-header", _png_with_ihdr(50_000, 50_000), "over the limit|bomb"),
+    ],
+)
 def test_hostile_files_give_one_clear_error(name, data, fragment):
     with pytest.raises(ImageError, match=fragment):
         read_image_bytes(data, name)
@@ -143,7 +184,9 @@ def test_cli_over_a_mixed_corpus(tmp_path, capsys):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for mode, (im, fmt, _) in _mode_cases().items():
-        (corpus / f"{mode.replace(';', '').replace('+', '_')}.{ 'tif' if fmt == 'TIFF' else fmt.lower()}").write_bytes(_bytes(im, fmt))
+        (corpus / f"{mode.replace(';', '').replace('+', '_')}.{'tif' if fmt == 'TIFF' else fmt.lower()}").write_bytes(
+            _bytes(im, fmt)
+        )
     (corpus / "bad.png").write_bytes(b"nope")
     (corpus / "cut.png").write_bytes(_bytes(Image.fromarray(RGB), "PNG")[:50])
     rc = main(["upscale", str(corpus), "-o", str(tmp_path / "out"), "-m", str(model), "-q"])
@@ -156,7 +199,12 @@ def test_cli_over_a_mixed_corpus(tmp_path, capsys):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(h=st.integers(1, 9), w=st.integers(1, 9), mode=st.sampled_from(["L", "LA", "RGB", "RGBA", "I;16"]), seed=st.integers(0, 2**16))
+@given(
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    mode=st.sampled_from(["L", "LA", "RGB", "RGBA", "I;16"]),
+    seed=st.integers(0, 2**16),
+)
 def test_fuzz_decode_upscale_encode_roundtrip(tiny, h, w, mode, seed):
     rng = np.random.default_rng(seed)
     if mode == "I;16":

@@ -4,6 +4,7 @@
 >>> model = srgan.from_pretrained("srresnet-x4")
 >>> big = model.upscale(PIL.Image.open("photo.jpg"))
 """
+
 from .api import SRModel, from_pretrained
 from .models import Discriminator, Generator
 

@@ -1,4 +1,5 @@
 """The Python API: ``srgan.from_pretrained(name).upscale(image)``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,6 @@ from typing import Any, Union
 import numpy as np
 import torch
 from PIL import Image
-
 from torch import nn
 
 from .hub import DEFAULT_MODEL, interpolate_generators, load_generator, mmse_reference
@@ -24,6 +24,7 @@ PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat
 
 def bicubic_upscale(img: ImageData, scale: int, color: bool = True) -> ImageData:
     """MATLAB-bicubic upscale of the alpha plane (and of the colour too, if ``color``), clipped to [0, 1]."""
+
     def up(plane: np.ndarray) -> np.ndarray:
         return np.clip(imresize(plane.astype(np.float64), scale), 0, 1).astype(np.float32)
 
@@ -38,14 +39,26 @@ class SRModel:
     gray; 16-bit and float inputs keep their precision in and out.
     """
 
-    def __init__(self, generator: nn.Module, config: dict[str, Any] | None = None, device: str = "auto", half: bool = False, tile: int | None = DEFAULT_TILE,
-                 workers: int = 1, precision: str | None = None, fast: bool = True, compile: bool = False) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        config: dict[str, Any] | None = None,
+        device: str = "auto",
+        half: bool = False,
+        tile: int | None = DEFAULT_TILE,
+        workers: int = 1,
+        precision: str | None = None,
+        fast: bool = True,
+        compile: bool = False,
+    ) -> None:
         self.device = resolve_device(device)
         precision = precision or ("fp16" if half else "fp32")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision == "fp16" and self.device.type == "cpu":
-            raise ValueError("--half (fp16) needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate (bf16 works on CPU)")
+            raise ValueError(
+                "--half (fp16) needs a GPU (cuda or mps); fp16 on CPU is slow and inaccurate (bf16 works on CPU)"
+            )
         self.precision = precision
         self.dtype = PRECISIONS[precision]
         generator = generator.eval()
@@ -70,7 +83,16 @@ class SRModel:
 
     def upscale_data(self, img: ImageData) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
-        color = upscale_array(self.generator, img.color if not img.is_gray else img.color[..., 0], self.scale, self.tile, self.device, self.channels_last, self.dtype, self.workers)
+        color = upscale_array(
+            self.generator,
+            img.color if not img.is_gray else img.color[..., 0],
+            self.scale,
+            self.tile,
+            self.device,
+            self.channels_last,
+            self.dtype,
+            self.workers,
+        )
         if not all_finite(color):
             raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
         if img.is_gray:
@@ -78,7 +100,8 @@ class SRModel:
         return img.with_pixels(color, bicubic_upscale(img, self.scale, color=False).alpha)
 
     def upscale(self, image: ImageLike) -> ImageLike:
-        """Upscale a PIL image, a numpy array (HxW, HxWx3, HxWx4; uint8, uint16 or float in [0, 1]) or an :class:`ImageData`; returns the same kind."""
+        """Upscale a PIL image, a numpy array (HxW, HxWx3, HxWx4; uint8, uint16 or float in [0, 1]) or an
+        :class:`ImageData`; returns the same kind."""
         if isinstance(image, ImageData):
             return self.upscale_data(image)
         if isinstance(image, Image.Image):
@@ -118,9 +141,19 @@ class SRModel:
         return quantize(y, 16 if hi > 255 else 8)
 
 
-def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "auto", half: bool = False, allow_pickle: bool = False, tile: int | None = DEFAULT_TILE,
-                    workers: int = 1, precision: str | None = None, fast: bool = True, alpha: float | None = None, reference: str | Path | None = None,
-                    models_dir: str | Path | None = None) -> SRModel:
+def from_pretrained(
+    name_or_path: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    half: bool = False,
+    allow_pickle: bool = False,
+    tile: int | None = DEFAULT_TILE,
+    workers: int = 1,
+    precision: str | None = None,
+    fast: bool = True,
+    alpha: float | None = None,
+    reference: str | Path | None = None,
+    models_dir: str | Path | None = None,
+) -> SRModel:
     """Load a packaged model by name (see ``srgan models``) or a weight file.
 
     ``precision``: fp32 (default), fp16 (GPU; same as ``half=True``) or bf16.
@@ -134,5 +167,10 @@ def from_pretrained(name_or_path: str | Path = DEFAULT_MODEL, device: str = "aut
         ref_name = reference or mmse_reference(cfg, generator.scale)
         mmse, _ = load_generator(ref_name, allow_pickle=allow_pickle, models_dir=models_dir)
         generator = interpolate_generators(mmse, generator, float(alpha))
-        cfg = {**cfg, "name": f"{cfg.get('name', 'model')}@alpha={float(alpha):g}", "alpha": float(alpha), "mmse_reference": str(ref_name)}
+        cfg = {
+            **cfg,
+            "name": f"{cfg.get('name', 'model')}@alpha={float(alpha):g}",
+            "alpha": float(alpha),
+            "mmse_reference": str(ref_name),
+        }
     return SRModel(generator, cfg, device=device, half=half, tile=tile, workers=workers, precision=precision, fast=fast)

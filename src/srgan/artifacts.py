@@ -13,6 +13,7 @@
 - sharpness: gradient energy over HR's;
 - shift consistency (:func:`shift_consistency`): translation equivariance in dB.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -24,8 +25,22 @@ from .imresize import imresize
 from .losses import block_loss, chroma_loss
 from .metrics import rgb_to_y, shave
 
-__all__ = ["MEASURES", "measures", "colour_shift", "periodic_power", "grid_level", "lattice_levels", "worst_lattice_tile", "block", "chroma_error",
-           "sharpness", "gradient_energy", "shift_error", "shift_consistency", "shift_profile"]
+__all__ = [
+    "MEASURES",
+    "measures",
+    "colour_shift",
+    "periodic_power",
+    "grid_level",
+    "lattice_levels",
+    "worst_lattice_tile",
+    "block",
+    "chroma_error",
+    "sharpness",
+    "gradient_energy",
+    "shift_error",
+    "shift_consistency",
+    "shift_profile",
+]
 
 
 def _rgb(img: np.ndarray) -> np.ndarray:
@@ -57,11 +72,12 @@ def grid_level(img: np.ndarray) -> float:
 def lattice_levels(img: np.ndarray, tile: int = 48, stride: int = 16) -> np.ndarray:
     """grid_level of every tile x tile window at the given stride: an array [rows, cols]."""
     ys, xs = range(0, img.shape[0] - tile + 1, stride), range(0, img.shape[1] - tile + 1, stride)
-    return np.array([[grid_level(img[y:y + tile, x:x + tile]) for x in xs] for y in ys])
+    return np.array([[grid_level(img[y : y + tile, x : x + tile]) for x in xs] for y in ys])
 
 
 def worst_lattice_tile(sr_levels: np.ndarray, hr_levels: np.ndarray, stride: int = 16) -> tuple[int, int, float, float]:
-    """The tile where SR's period-2/4 pattern most exceeds HR's, from two lattice_levels maps: (y, x, SR level, HR level).
+    """The tile where SR's period-2/4 pattern most exceeds HR's, from two lattice_levels maps:
+    (y, x, SR level, HR level).
 
     A local checkerboard (a mesh in one patch of grass) that the whole-image measure dilutes shows
     here; a content edge that falls on the lattice scores in HR too, and so does not.
@@ -87,7 +103,12 @@ def chroma_error(sr: np.ndarray, hr: np.ndarray) -> float:
 SHIFTS = ((1, 1), (2, 2), (0, 3), (2, 1))  # HR pixels (dy, dx); none a multiple of the scale on both axes
 
 
-def shift_error(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS) -> np.ndarray:
+def shift_error(
+    upscale: Callable[[np.ndarray], np.ndarray],
+    hr: np.ndarray,
+    scale: int = 4,
+    shifts: Sequence[tuple[int, int]] = SHIFTS,
+) -> np.ndarray:
     """Per-pixel squared Y difference (8-bit levels) between ``upscale`` of the LR of ``hr`` moved
     by (dy, dx) HR pixels and the output of the unmoved LR moved by the same amount, averaged over
     ``shifts``; the map covers the outputs' whole overlap. ``upscale`` maps a uint8 LR array to a
@@ -107,8 +128,13 @@ def _psnr(mse: float) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
-def shift_consistency(upscale: Callable[[np.ndarray], np.ndarray], hr: np.ndarray, scale: int = 4, shifts: Sequence[tuple[int, int]] = SHIFTS,
-                      band: int = 16) -> tuple[float, float]:
+def shift_consistency(
+    upscale: Callable[[np.ndarray], np.ndarray],
+    hr: np.ndarray,
+    scale: int = 4,
+    shifts: Sequence[tuple[int, int]] = SHIFTS,
+    band: int = 16,
+) -> tuple[float, float]:
     """Translation equivariance of a model on one image (EQ-T, Karras et al. 2021), as PSNRs in
     dB of :func:`shift_error` (Y channel; higher is better): over the whole image, and over the
     ``band`` output pixels along its edges.
@@ -132,7 +158,11 @@ def shift_profile(err: np.ndarray, bands: Sequence[int], interior: int = 64) -> 
     out = {}
     for side, d in dist.items():
         others = np.minimum.reduce([v for k, v in dist.items() if k != side])
-        out[side] = [(float(err[sel].sum()), int(sel.sum())) for lo, hi in zip(bands, bands[1:]) for sel in [(d >= lo) & (d < hi) & (others >= interior)]]
+        out[side] = [
+            (float(err[sel].sum()), int(sel.sum()))
+            for lo, hi in zip(bands, bands[1:])
+            for sel in [(d >= lo) & (d < hi) & (others >= interior)]
+        ]
     return out
 
 
@@ -149,11 +179,23 @@ def sharpness(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     return gradient_energy(sr, border) / max(gradient_energy(hr, border), 1e-12)
 
 
-MEASURES = {"colour_shift": "colour shift", "chroma": "chroma error", "checkerboard": "checkerboard (x HR)", "grid": "grid level",
-            "block": "block", "sharpness": "sharpness (x HR)"}
+MEASURES = {
+    "colour_shift": "colour shift",
+    "chroma": "chroma error",
+    "checkerboard": "checkerboard (x HR)",
+    "grid": "grid level",
+    "block": "block",
+    "sharpness": "sharpness (x HR)",
+}
 
 
 def measures(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> dict[str, float]:
     """The per-image artefact measures (keys of :data:`MEASURES`) of SR against HR."""
-    return {"colour_shift": colour_shift(sr, hr), "chroma": chroma_error(sr, hr), "checkerboard": periodic_power(sr) / max(periodic_power(hr), 1e-12),
-            "grid": grid_level(sr), "block": block(sr, hr, scale), "sharpness": sharpness(sr, hr, scale)}
+    return {
+        "colour_shift": colour_shift(sr, hr),
+        "chroma": chroma_error(sr, hr),
+        "checkerboard": periodic_power(sr) / max(periodic_power(hr), 1e-12),
+        "grid": grid_level(sr),
+        "block": block(sr, hr, scale),
+        "sharpness": sharpness(sr, hr, scale),
+    }

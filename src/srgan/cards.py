@@ -1,8 +1,18 @@
 """Model cards: the Markdown tables of ``srgan models --markdown`` (README, docs/models.md) and
 the training summary that packaging writes into a card, from its JSON fields."""
+
 from __future__ import annotations
 
-__all__ = ["loss_summary", "architecture_summary", "stage_summary", "training_stages", "recipe_summary", "steps_summary", "first_init", "models_markdown"]
+__all__ = [
+    "loss_summary",
+    "architecture_summary",
+    "stage_summary",
+    "training_stages",
+    "recipe_summary",
+    "steps_summary",
+    "first_init",
+    "models_markdown",
+]
 
 
 def loss_summary(recipe: dict) -> str:
@@ -24,8 +34,15 @@ def architecture_summary(g) -> str:
 def stage_summary(recipe: dict, steps: object) -> dict:
     """The model-card row of one training stage, from its config dict."""
     d, o = recipe.get("data", {}), recipe.get("optim", {})
-    return {"name": recipe.get("name", "?"), "steps": steps, "crop": d.get("crop", "?"), "batch_size": d.get("batch_size", "?"),
-            "lr": o.get("lr", "?"), "schedule": o.get("schedule", ""), "init_generator": recipe.get("init_generator")}
+    return {
+        "name": recipe.get("name", "?"),
+        "steps": steps,
+        "crop": d.get("crop", "?"),
+        "batch_size": d.get("batch_size", "?"),
+        "lr": o.get("lr", "?"),
+        "schedule": o.get("schedule", ""),
+        "init_generator": recipe.get("init_generator"),
+    }
 
 
 def training_stages(t: dict) -> list[dict]:
@@ -34,12 +51,19 @@ def training_stages(t: dict) -> list[dict]:
 
 
 def recipe_summary(t: dict) -> str:
-    return "; then ".join(f"{s['name']}: batch {s['batch_size']}, {s['crop']} px crops, lr {s['lr']} {s['schedule']}" for s in training_stages(t))
+    return "; then ".join(
+        f"{s['name']}: batch {s['batch_size']}, {s['crop']} px crops, lr {s['lr']} {s['schedule']}"
+        for s in training_stages(t)
+    )
 
 
 def steps_summary(t: dict) -> str:
     stages = training_stages(t)
-    return str(t.get("steps", "?")) if len(stages) == 1 else f"{' + '.join(str(s['steps']) for s in stages)} = {t.get('steps', '?')}"
+    return (
+        str(t.get("steps", "?"))
+        if len(stages) == 1
+        else f"{' + '.join(str(s['steps']) for s in stages)} = {t.get('steps', '?')}"
+    )
 
 
 def first_init(t: dict) -> str | None:
@@ -57,20 +81,32 @@ def models_markdown() -> str:
         g, cfg = load_generator(path)
         t, m, b = cfg.get("training", {}), cfg.get("metrics", {}), cfg.get("bicubic", {})
         sp = cfg.get("speed", {})
-        lines += [f"### `{name}`", "", cfg.get("description", ""), "",
-                  "| | |", "|---|---|",
-                  f"| architecture | {architecture_summary(g)}, x{g.scale}, {count_parameters(g):,} parameters |",
-                  f"| data | {t.get('data', '?')} |",
-                  f"| recipe | {recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
-                  f"| loss | {loss_summary(t.get('recipe', {}))} |",
-                  *([f"| initialised from | {init} |"] if (init := first_init(t)) else []),
-                  f"| steps | {steps_summary(t)} |",
-                  f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
-                  f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
-                  "", f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |", "|---|---:|---:|---:|"]
+        lines += [
+            f"### `{name}`",
+            "",
+            cfg.get("description", ""),
+            "",
+            "| | |",
+            "|---|---|",
+            f"| architecture | {architecture_summary(g)}, x{g.scale}, {count_parameters(g):,} parameters |",
+            f"| data | {t.get('data', '?')} |",
+            f"| recipe | {recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
+            f"| loss | {loss_summary(t.get('recipe', {}))} |",
+            *([f"| initialised from | {init} |"] if (init := first_init(t)) else []),
+            f"| steps | {steps_summary(t)} |",
+            f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
+            f"| speed | {sp.get('s_per_mp', '?')} s per output MP ({sp.get('lr_size', '?')}x{sp.get('lr_size', '?')} "
+            f"LR, {sp.get('threads', '?')} CPU threads, {sp.get('cpu', '?')}) |",
+            "",
+            f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |",
+            "|---|---:|---:|---:|",
+        ]
         for set_name, v in m.items():
             bb = b.get(set_name, {})
             gain = f"{v['psnr'] - bb['psnr']:+.2f}" if bb else ""
-            lines.append(f"| {set_name} | {v['psnr']:.2f} / {v['ssim']:.4f} | {bb.get('psnr', float('nan')):.2f} / {bb.get('ssim', float('nan')):.4f} | {gain} |")
+            lines.append(
+                f"| {set_name} | {v['psnr']:.2f} / {v['ssim']:.4f} | {bb.get('psnr', float('nan')):.2f} / "
+                f"{bb.get('ssim', float('nan')):.4f} | {gain} |"
+            )
         lines.append("")
     return "\n".join(lines)

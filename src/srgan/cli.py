@@ -3,6 +3,7 @@
 Exit codes: 0 success; 1 some inputs failed (each reported on one line);
 2 bad usage, a missing model or an unusable configuration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ def _error(msg: str) -> None:
 
 # --- upscale ----------------------------------------------------------------------------
 
+
 def _expand_inputs(items: list[str]) -> list[tuple[Path, Path]]:
     """(file, path relative to its input root) for files, folders (recursive) and globs."""
     from .data import list_images
@@ -48,7 +50,9 @@ def _expand_inputs(items: list[str]) -> list[tuple[Path, Path]]:
     return out
 
 
-def _output_path(src: Path, rel: Path, out: Path, single_file_target: bool, fmt: str | None, has_alpha_hint: bool) -> Path:
+def _output_path(
+    src: Path, rel: Path, out: Path, single_file_target: bool, fmt: str | None, has_alpha_hint: bool
+) -> Path:
     if single_file_target:
         return out
     ext = f".{fmt}" if fmt else src.suffix.lower()
@@ -64,17 +68,29 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from .faithfulness import enforce_consistency, lr_consistency
-
     from .api import from_pretrained
+    from .faithfulness import enforce_consistency, lr_consistency
     from .image_io import ImageError, read_image, write_image
 
-    model = from_pretrained(args.model, device=args.device, half=args.half, allow_pickle=args.allow_pickle, tile=args.tile or None,
-                            precision=args.precision, workers=args.workers, alpha=args.alpha, reference=args.alpha_reference)
+    model = from_pretrained(
+        args.model,
+        device=args.device,
+        half=args.half,
+        allow_pickle=args.allow_pickle,
+        tile=args.tile or None,
+        precision=args.precision,
+        workers=args.workers,
+        alpha=args.alpha,
+        reference=args.alpha_reference,
+    )
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     inputs = _expand_inputs(args.inputs)
     out = Path(args.output)
-    single = len(inputs) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp") and not out.is_dir()
+    single = (
+        len(inputs) == 1
+        and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+        and not out.is_dir()
+    )
     failed = 0
     bar = tqdm(inputs, disable=args.quiet or len(inputs) < 2, unit="img", desc=f"{model.name} x{model.scale}")
     for src, rel in bar:
@@ -92,7 +108,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if dst.exists() and not args.overwrite:
                 raise ImageError(f"{dst}: already exists (use --overwrite to replace it)")
             if args.max_output_pixels and img.size[0] * img.size[1] * model.scale**2 > args.max_output_pixels:
-                raise ImageError(f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over --max-output-pixels")
+                raise ImageError(
+                    f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over "
+                    "--max-output-pixels"
+                )
             t0 = time.perf_counter()
             sr = model.upscale_data(img)
             if args.enforce_consistency:
@@ -101,9 +120,15 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             if not args.no_provenance:
                 from .provenance import make_record
 
-                sr.provenance = make_record(model.name, model.scale, img.size, alpha=model.config.get("alpha"), extra={"source": src.name})
+                sr.provenance = make_record(
+                    model.name, model.scale, img.size, alpha=model.config.get("alpha"), extra={"source": src.name}
+                )
             if img.bit_depth == 16 and dst.suffix.lower() != ".png":
-                print(f"srgan: warning: {src}: 16-bit input written as 8-bit {dst.suffix}; use --format png to keep 16 bits", file=sys.stderr)
+                print(
+                    f"srgan: warning: {src}: 16-bit input written as 8-bit {dst.suffix}; use --format png to keep 16 "
+                    "bits",
+                    file=sys.stderr,
+                )
             write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
             if args.compare:
                 _write_upscale_comparison(img, sr, model, dst.with_name(f"{dst.stem}_compare.png"))
@@ -112,9 +137,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 map_path = target if single and target.suffix else target / rel.parent / f"{rel.stem}_hallucination.png"
                 _write_hallucination_map(img, sr, reference_model, map_path)
             if args.report:
-                report = {"input": str(src), "output": str(dst), "model": model.name, "scale": model.scale, "input_size": list(img.size),
-                          "output_size": list(sr.size), "seconds": round(seconds, 3), "enforced_consistency": bool(args.enforce_consistency),
-                          "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3)}
+                report = {
+                    "input": str(src),
+                    "output": str(dst),
+                    "model": model.name,
+                    "scale": model.scale,
+                    "input_size": list(img.size),
+                    "output_size": list(sr.size),
+                    "seconds": round(seconds, 3),
+                    "enforced_consistency": bool(args.enforce_consistency),
+                    "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3),
+                }
                 dst.with_name(f"{dst.stem}.report.json").write_text(json.dumps(report, indent=2) + "\n")
             if not args.quiet and len(inputs) < 2:
                 print(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})")
@@ -167,15 +200,20 @@ def _write_upscale_comparison(img, sr, model, path: Path, crop: int = 384) -> No
         lr = lr[y0 : y0 + c, x0 : x0 + c]
         out = out[y0 * s : (y0 + c) * s, x0 * s : (x0 + c) * s]
         title += f" (1:1 centre crop, {c * s}x{c * s} output px)"
-    panels = [("input (nearest)", nearest_upscale(lr, s)), ("bicubic", np.clip(imresize(lr.astype(np.float64), s), 0, 1)), (model.name, out)]
+    panels = [
+        ("input (nearest)", nearest_upscale(lr, s)),
+        ("bicubic", np.clip(imresize(lr.astype(np.float64), s), 0, 1)),
+        (model.name, out),
+    ]
     side_by_side(panels, path, title=title)
 
 
 # --- evaluate ---------------------------------------------------------------------------
 
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .api import from_pretrained
-    from .evaluate import bicubic_method, format_markdown, model_method, write_reports, evaluate_set
+    from .evaluate import bicubic_method, evaluate_set, format_markdown, model_method, write_reports
     from .figures import nearest_upscale, side_by_side
 
     models = [from_pretrained(m, device=args.device, allow_pickle=args.allow_pickle) for m in args.model]
@@ -208,7 +246,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             if fig_dir is None:
                 return
             panels = [("original (HR)", hr), ("LR (nearest)", nearest_upscale(lr, scale))]
-            panels += [(f"{m}\nMSE {metrics[m]['mse']:.5f}  PSNR {metrics[m]['psnr']:.2f} dB", sr) for m, sr in outputs.items()]
+            panels += [
+                (f"{m}\nMSE {metrics[m]['mse']:.5f}  PSNR {metrics[m]['psnr']:.2f} dB", sr) for m, sr in outputs.items()
+            ]
             side_by_side(panels, fig_dir / f"{name}.png", title=f"{name} x{scale}")
 
         if not Path(root).exists():
@@ -222,6 +262,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # --- models / demo / train --------------------------------------------------------------
+
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .cards import architecture_summary
@@ -237,7 +278,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
         g, cfg = load_generator(path)
         bench = cfg.get("metrics", {})
         score = "  ".join(f"{k} {v['psnr']:.2f}/{v['ssim']:.4f}" for k, v in bench.items()) or "not measured"
-        rows.append(f"{name:<16} {architecture_summary(g):<22} {'x' + str(g.scale):<5} {count_parameters(g):>10,}  {score}")
+        rows.append(
+            f"{name:<16} {architecture_summary(g):<22} {'x' + str(g.scale):<5} {count_parameters(g):>10,}  {score}"
+        )
     if not rows:
         print("no packaged models installed")
         return EXIT_OK
@@ -269,11 +312,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bic, sr = imresize(lr8, s), model.upscale(lr8)
     mb, ms = evaluate_pair(bic, hr8, s), evaluate_pair(sr, hr8, s)
-    as_data = lambda a: ImageData((a[..., None] if a.ndim == 2 else a).astype(np.float32) / 255.0)
+
+    def as_data(a: np.ndarray) -> ImageData:
+        return ImageData((a[..., None] if a.ndim == 2 else a).astype(np.float32) / 255.0)
+
     for name, arr in (("input_lr.png", lr8), ("bicubic.png", bic), (f"{model.name}.png", sr)):
         write_image(out / name, as_data(arr), overwrite=True)
-    side_by_side([("original", hr8), (f"bicubic\nPSNR {mb['psnr']:.2f} dB  SSIM {mb['ssim']:.3f}", bic), (f"{model.name}\nPSNR {ms['psnr']:.2f} dB  SSIM {ms['ssim']:.3f}", sr)],
-                 out / "comparison.png", title=f"x{s} super-resolution of a {lr8.shape[1]}x{lr8.shape[0]} input")
+    side_by_side(
+        [
+            ("original", hr8),
+            (f"bicubic\nPSNR {mb['psnr']:.2f} dB  SSIM {mb['ssim']:.3f}", bic),
+            (f"{model.name}\nPSNR {ms['psnr']:.2f} dB  SSIM {ms['ssim']:.3f}", sr),
+        ],
+        out / "comparison.png",
+        title=f"x{s} super-resolution of a {lr8.shape[1]}x{lr8.shape[0]} input",
+    )
     print(f"bicubic: PSNR {mb['psnr']:.2f} dB  SSIM {mb['ssim']:.4f}")
     print(f"{model.name}: PSNR {ms['psnr']:.2f} dB  SSIM {ms['ssim']:.4f}")
     print(f"wrote {out / 'comparison.png'}")
@@ -330,7 +383,10 @@ def _fit_to_budget(cfg, minutes: float, resume: bool):
         return with_steps(cfg, planned["steps"])
     per_step = probe_seconds_per_step(cfg)
     cfg = plan_steps(cfg, minutes, per_step)
-    print(f"stage {cfg.name}: {per_step * 1000:.0f} ms/step in a probe run; {cfg.steps} steps (warm-up {cfg.optim.warmup_steps}) fill {minutes:g} min")
+    print(
+        f"stage {cfg.name}: {per_step * 1000:.0f} ms/step in a probe run; {cfg.steps} steps (warm-up "
+        f"{cfg.optim.warmup_steps}) fill {minutes:g} min"
+    )
     return cfg
 
 
@@ -343,7 +399,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if unknown:
             raise CLIError(f"unknown DIV2K split(s) {', '.join(unknown)} (use {', '.join(DIV2K)})")
         archives = [DIV2K[s] for s in splits]
-        folders = fetch_archives(Path(args.root) / "DIV2K", archives, args.base_url or DIV2K_BASE_URL, keep_archives=args.keep_archives)
+        folders = fetch_archives(
+            Path(args.root) / "DIV2K", archives, args.base_url or DIV2K_BASE_URL, keep_archives=args.keep_archives
+        )
         for f in folders:
             print(f"ready: {f}")
         return EXIT_OK
@@ -361,10 +419,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from .server.app import create_app
         from .server.settings import ServerSettings
     except ImportError as exc:
-        raise CLIError(f"srgan serve needs the server extras: pip install 'srgan[serve]' ({exc.name} is missing)") from None
-    settings = ServerSettings(max_upload_bytes=args.max_upload_bytes, max_input_pixels=args.max_input_pixels, max_output_pixels=args.max_output_pixels,
-                              request_timeout=args.timeout, workers=args.workers, queue_size=args.queue, default_model=args.model, device=args.device,
-                              models_dir=args.models_dir)
+        raise CLIError(
+            f"srgan serve needs the server extras: pip install 'srgan[serve]' ({exc.name} is missing)"
+        ) from None
+    settings = ServerSettings(
+        max_upload_bytes=args.max_upload_bytes,
+        max_input_pixels=args.max_input_pixels,
+        max_output_pixels=args.max_output_pixels,
+        request_timeout=args.timeout,
+        workers=args.workers,
+        queue_size=args.queue,
+        default_model=args.model,
+        device=args.device,
+        models_dir=args.models_dir,
+    )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
@@ -422,7 +490,10 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
 
     g, state, path = generator_from_run(args.run, ema=not args.no_ema)
     cfg = json.loads(state["config"])
-    extra = {"name": Path(args.output).stem, "training": {"recipe": cfg, "steps": state["step"], "ema": bool(state.get("ema")) and not args.no_ema}}
+    extra = {
+        "name": Path(args.output).stem,
+        "training": {"recipe": cfg, "steps": state["step"], "ema": bool(state.get("ema")) and not args.no_ema},
+    }
     save_generator(g, args.output, extra)
     print(f"wrote {args.output} from {path} (step {state['step']})")
     return EXIT_OK
@@ -435,8 +506,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .convert import convert_file
     from .hub import load_generator
 
-    card = {"source": args.source, "license": args.license, "description": args.description, "mmse_reference": args.mmse_reference}
-    layout, path = convert_file(args.input, args.output, allow_pickle=args.allow_pickle, card=card, overwrite=args.overwrite)
+    card = {
+        "source": args.source,
+        "license": args.license,
+        "description": args.description,
+        "mmse_reference": args.mmse_reference,
+    }
+    layout, path = convert_file(
+        args.input, args.output, allow_pickle=args.allow_pickle, card=card, overwrite=args.overwrite
+    )
     g, cfg = load_generator(path)
     x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
@@ -451,53 +529,130 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 # --- parser -----------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     from .hub import DEFAULT_MODEL
     from .image_io import DEFAULT_MAX_PIXELS
+    from .inference import DEFAULT_TILE
 
-    p = argparse.ArgumentParser(prog="srgan", description="Single-image super-resolution with SRResNet/SRGAN (Ledig et al. 2017).")
+    p = argparse.ArgumentParser(
+        prog="srgan", description="Single-image super-resolution with SRResNet/SRGAN (Ledig et al. 2017)."
+    )
     p.add_argument("--version", action="version", version=f"srgan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
-        sp.add_argument("--allow-pickle", action="store_true", help="allow .pth/.pt weights (loaded with weights_only=True)")
+        sp.add_argument(
+            "--allow-pickle", action="store_true", help="allow .pth/.pt weights (loaded with weights_only=True)"
+        )
 
     u = sub.add_parser("upscale", help="upscale image files, folders or globs")
     u.add_argument("inputs", nargs="+", metavar="INPUT")
     u.add_argument("-o", "--output", required=True, help="output folder (or a file name for a single input)")
-    u.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"packaged model name or weight file (default {DEFAULT_MODEL})")
+    u.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL, help=f"packaged model name or weight file (default {DEFAULT_MODEL})"
+    )
     model_args(u)
     u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
     u.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="inference precision (default fp32)")
-    u.add_argument("--tile", type=int, default=512, help="LR tile side for bounded memory; 0 = whole image (default 512; the result is identical)")
-    u.add_argument("--alpha", type=float, help="perception-distortion knob: interpolate weights from the PSNR model (0) to this model (1)")
-    u.add_argument("--alpha-reference", metavar="MODEL", help="the alpha = 0 model (default: the model's mmse_reference, else srresnet-x<scale>)")
-    u.add_argument("--workers", type=int, default=DEFAULT_CPU_WORKERS, help=f"CPU: image bands processed in parallel, one thread each (default {DEFAULT_CPU_WORKERS}; the result is identical)")
-    u.add_argument("--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)")
+    u.add_argument(
+        "--tile",
+        type=int,
+        default=DEFAULT_TILE,
+        help=f"LR tile side for bounded memory; 0 = whole image (default {DEFAULT_TILE}; the result is identical)",
+    )
+    u.add_argument(
+        "--alpha",
+        type=float,
+        help="perception-distortion knob: interpolate weights from the PSNR model (0) to this model (1)",
+    )
+    u.add_argument(
+        "--alpha-reference",
+        metavar="MODEL",
+        help="the alpha = 0 model (default: the model's mmse_reference, else srresnet-x<scale>)",
+    )
+    u.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_CPU_WORKERS,
+        help=f"CPU: image bands processed in parallel, one thread each (default {DEFAULT_CPU_WORKERS}; "
+        "the result is identical)",
+    )
+    u.add_argument(
+        "--format", choices=["png", "jpg", "webp", "tif", "bmp"], help="output format (default: the input's)"
+    )
     u.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
     u.add_argument("--overwrite", action="store_true", help="replace existing output files")
     u.add_argument("--compare", action="store_true", help="also write <name>_compare.png: input | bicubic | model")
-    u.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=f"refuse inputs larger than this (default {DEFAULT_MAX_PIXELS:,})")
-    u.add_argument("--max-output-pixels", type=int, default=0, help="refuse outputs larger than this (default: no limit)")
+    u.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse inputs larger than this (default {DEFAULT_MAX_PIXELS:,})",
+    )
+    u.add_argument(
+        "--max-output-pixels", type=int, default=0, help="refuse outputs larger than this (default: no limit)"
+    )
     u.add_argument("--report", action="store_true", help="write <name>.report.json: sizes, time, LR-consistency PSNR")
-    u.add_argument("--enforce-consistency", action="store_true", help="project the output so that its bicubic downscale equals the input")
-    u.add_argument("--hallucination-map", metavar="PATH", help="write heatmaps of invented detail (a folder, or a .png for one input)")
-    u.add_argument("--no-provenance", action="store_true", help="do not mark outputs as synthesised (PNG text / XMP metadata)")
+    u.add_argument(
+        "--enforce-consistency",
+        action="store_true",
+        help="project the output so that its bicubic downscale equals the input",
+    )
+    u.add_argument(
+        "--hallucination-map",
+        metavar="PATH",
+        help="write heatmaps of invented detail (a folder, or a .png for one input)",
+    )
+    u.add_argument(
+        "--no-provenance", action="store_true", help="do not mark outputs as synthesised (PNG text / XMP metadata)"
+    )
     u.add_argument("-q", "--quiet", action="store_true")
     u.set_defaults(func=_cmd_upscale)
 
     e = sub.add_parser("evaluate", help="PSNR/SSIM/MSE of bicubic and models on benchmark folders")
-    e.add_argument("datasets", nargs="+", metavar="DATASET", help="folder with HR/ and LR/ (or HR only, or a Set folder holding x2/x4)")
-    e.add_argument("-m", "--model", action="append", default=[], help="packaged name or weight file; repeatable (bicubic is always included)")
+    e.add_argument(
+        "datasets",
+        nargs="+",
+        metavar="DATASET",
+        help="folder with HR/ and LR/ (or HR only, or a Set folder holding x2/x4)",
+    )
+    e.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=[],
+        help="packaged name or weight file; repeatable (bicubic is always included)",
+    )
     e.add_argument("--scale", type=int, help="scale when no model is given (default: the models' scale, else 4)")
     e.add_argument("-o", "--out", help="folder for results.md/.csv/.json and figures")
-    e.add_argument("--formats", default="md,csv,json", help="report files to write into --out: any of md, csv, json (default md,csv,json)")
-    e.add_argument("--niqe-params", metavar="NPZ", help="add NIQE (no-reference, lower is more natural) using this pristine-model file")
-    e.add_argument("--save-figures", action="store_true", help="write original | LR | bicubic | model figures per image (needs --out)")
-    e.add_argument("--artefacts", action="store_true", help="add colour shift, chroma error, checkerboard, grid level, block and sharpness (mean / worst image)")
-    e.add_argument("--alpha-curve", type=lambda v: [float(a) for a in v.split(",")], metavar="A,B,...",
-                   help="also run each model at these --alpha values (e.g. 0,0.25,0.5,0.75,1): the perception-distortion curve")
+    e.add_argument(
+        "--formats",
+        default="md,csv,json",
+        help="report files to write into --out: any of md, csv, json (default md,csv,json)",
+    )
+    e.add_argument(
+        "--niqe-params",
+        metavar="NPZ",
+        help="add NIQE (no-reference, lower is more natural) using this pristine-model file",
+    )
+    e.add_argument(
+        "--save-figures",
+        action="store_true",
+        help="write original | LR | bicubic | model figures per image (needs --out)",
+    )
+    e.add_argument(
+        "--artefacts",
+        action="store_true",
+        help="add colour shift, chroma error, checkerboard, grid level, block and sharpness (mean / worst image)",
+    )
+    e.add_argument(
+        "--alpha-curve",
+        type=lambda v: [float(a) for a in v.split(",")],
+        metavar="A,B,...",
+        help="also run each model at these --alpha values (e.g. 0,0.25,0.5,0.75,1): the perception-distortion curve",
+    )
     model_args(e)
     e.set_defaults(func=_cmd_evaluate)
 
@@ -517,14 +672,37 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train from a packaged recipe or a YAML config")
     t.add_argument("--recipe", help=f"packaged recipe ({', '.join(recipe_names())}) or a recipe file")
     t.add_argument("--config", help="a YAML config (single stage, or base + stages)")
-    t.add_argument("--data", action="append", metavar="FOLDER", help="folder of HR training images (repeatable); sets data.train")
+    t.add_argument(
+        "--data", action="append", metavar="FOLDER", help="folder of HR training images (repeatable); sets data.train"
+    )
     t.add_argument("--val", metavar="FOLDER", help="validation folder (HR/ + LR/, or HR images); sets data.val")
-    t.add_argument("--out", help="output folder: of the run (one-stage config), or holding one folder per stage (default runs/<recipe>)")
-    t.add_argument("--set", action="append", default=[], metavar="[STAGE:]KEY=VALUE", help="override a config key, e.g. --set optim.lr=1e-4 or --set srgan:loss.vgg_weight=0.01")
+    t.add_argument(
+        "--out",
+        help="output folder: of the run (one-stage config), or holding one folder per stage (default runs/<recipe>)",
+    )
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[STAGE:]KEY=VALUE",
+        help="override a config key, e.g. --set optim.lr=1e-4 or --set srgan:loss.vgg_weight=0.01",
+    )
     t.add_argument("--stage", help="train only this stage of the recipe")
-    t.add_argument("--minutes", type=float, help="fit the stage's steps to this wall-clock budget (a short probe run times a step; the schedule ends on time)")
-    t.add_argument("--steps-factor", type=float, default=1.0, help="scale every iteration count (steps, milestones, warm-up) by this factor")
-    t.add_argument("--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use")
+    t.add_argument(
+        "--minutes",
+        type=float,
+        help="fit the stage's steps to this wall-clock budget (a short probe run times a step; "
+        "the schedule ends on time)",
+    )
+    t.add_argument(
+        "--steps-factor",
+        type=float,
+        default=1.0,
+        help="scale every iteration count (steps, milestones, warm-up) by this factor",
+    )
+    t.add_argument(
+        "--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use"
+    )
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -535,7 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--model", default=DEFAULT_MODEL, help="default model")
-    sv.add_argument("--models-dir", metavar="DIR", help="also serve the .safetensors models in DIR (e.g. from `srgan convert`)")
+    sv.add_argument(
+        "--models-dir", metavar="DIR", help="also serve the .safetensors models in DIR (e.g. from `srgan convert`)"
+    )
     sv.add_argument("--device", default="auto")
     sv.add_argument("--workers", type=int, default=_S.workers, help="concurrent inferences")
     sv.add_argument("--queue", type=int, default=_S.queue_size, help="requests allowed to wait; more get 429")
@@ -557,14 +737,23 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--allow-pickle", action="store_true")
     ex.set_defaults(func=_cmd_export)
 
-    cv = sub.add_parser("convert", help="convert community weights (BasicSR, Real-ESRGAN, ESRGAN, leftthomas/SRGAN) to an srgan .safetensors model")
+    cv = sub.add_parser(
+        "convert",
+        help="convert community weights (BasicSR, Real-ESRGAN, ESRGAN, leftthomas/SRGAN) to an srgan model",
+    )
     cv.add_argument("input", help="weight file (.pth/.pt need --allow-pickle; .safetensors)")
     cv.add_argument("output", help="destination .safetensors (use it with -m FILE, or put it in a --models-dir)")
-    cv.add_argument("--allow-pickle", action="store_true", help="read a .pth/.pt file (with torch.load(weights_only=True)); only for files you trust")
+    cv.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read a .pth/.pt file (with torch.load(weights_only=True)); only for files you trust",
+    )
     cv.add_argument("--source", help="where the weights come from (URL or citation), recorded on the card")
     cv.add_argument("--license", help="the weights' licence, recorded on the card")
     cv.add_argument("--description", help="one line for the card")
-    cv.add_argument("--mmse-reference", metavar="MODEL", help="PSNR-oriented partner for --alpha and hallucination maps")
+    cv.add_argument(
+        "--mmse-reference", metavar="MODEL", help="PSNR-oriented partner for --alpha and hallucination maps"
+    )
     cv.add_argument("--overwrite", action="store_true")
     cv.set_defaults(func=_cmd_convert)
 
@@ -608,7 +797,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CLIError, ModelFileError, ConfigError, ImageError, FileNotFoundError, FileExistsError, RuntimeError, ValueError, OSError, ArithmeticError) as exc:
+    except (
+        CLIError,
+        ModelFileError,
+        ConfigError,
+        ImageError,
+        FileNotFoundError,
+        FileExistsError,
+        RuntimeError,
+        ValueError,
+        OSError,
+        ArithmeticError,
+    ) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _error(msg)
         return EXIT_USAGE

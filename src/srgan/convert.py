@@ -14,6 +14,7 @@ BasicSR's ``{"params": ..., "params_ema": ...}`` wrappers (EMA preferred), ``sta
 wrappers and DataParallel's ``module.`` prefixes are unwrapped first. Nothing here unpickles:
 callers read files with :func:`srgan.hub.read_state_file`.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,10 +40,14 @@ def unwrap_state(obj: Any) -> dict[str, torch.Tensor]:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    ):
         raise ConvertError("not a state dict of tensors (nor a params / params_ema / state_dict wrapper of one)")
     if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
@@ -52,20 +57,39 @@ def _count(state: dict[str, torch.Tensor], pattern: str) -> int:
 
 
 def _srresnet(state: dict[str, torch.Tensor]) -> Converted:
-    params = {"scale": 2 ** _count(state, r"upsample\.(\d+)\."), "num_blocks": _count(state, r"body\.(\d+)\."), "channels": state["head.0.weight"].shape[0]}
+    params = {
+        "scale": 2 ** _count(state, r"upsample\.(\d+)\."),
+        "num_blocks": _count(state, r"body\.(\d+)\."),
+        "channels": state["head.0.weight"].shape[0],
+    }
     return "srresnet", params, state
 
 
 def _rrdbnet(state: dict[str, torch.Tensor]) -> Converted:
     if state["conv_first.weight"].shape[1] != 3:
-        raise ConvertError(f"RRDBNet with {state['conv_first.weight'].shape[1]} input channels (the x1/x2 pixel-unshuffle variant) is not supported; x4 only")
-    params = {"scale": 4, "num_blocks": _count(state, r"body\.(\d+)\.rdb1\."), "channels": state["conv_first.weight"].shape[0],
-              "growth_channels": state["body.0.rdb1.conv1.weight"].shape[0]}
+        raise ConvertError(
+            f"RRDBNet with {state['conv_first.weight'].shape[1]} input channels (the x1/x2 pixel-unshuffle variant) "
+            "is not supported; x4 only"
+        )
+    params = {
+        "scale": 4,
+        "num_blocks": _count(state, r"body\.(\d+)\.rdb1\."),
+        "channels": state["conv_first.weight"].shape[0],
+        "growth_channels": state["body.0.rdb1.conv1.weight"].shape[0],
+    }
     return "rrdbnet", params, state
 
 
-_ESRGAN_OLD = (("RRDB_trunk.", "body."), (".RDB1.", ".rdb1."), (".RDB2.", ".rdb2."), (".RDB3.", ".rdb3."), ("trunk_conv.", "conv_body."),
-               ("upconv1.", "conv_up1."), ("upconv2.", "conv_up2."), ("HRconv.", "conv_hr."))
+_ESRGAN_OLD = (
+    ("RRDB_trunk.", "body."),
+    (".RDB1.", ".rdb1."),
+    (".RDB2.", ".rdb2."),
+    (".RDB3.", ".rdb3."),
+    ("trunk_conv.", "conv_body."),
+    ("upconv1.", "conv_up1."),
+    ("upconv2.", "conv_up2."),
+    ("HRconv.", "conv_hr."),
+)
 
 
 def _esrgan_old(state: dict[str, torch.Tensor]) -> Converted:
@@ -78,20 +102,35 @@ def _esrgan_old(state: dict[str, torch.Tensor]) -> Converted:
 
 
 def _srvgg(state: dict[str, torch.Tensor]) -> Converted:
-    convs = sorted(int(m.group(1)) for k, v in state.items() if (m := re.match(r"body\.(\d+)\.weight$", k)) and v.ndim == 4)
+    convs = sorted(
+        int(m.group(1)) for k, v in state.items() if (m := re.match(r"body\.(\d+)\.weight$", k)) and v.ndim == 4
+    )
     last = state[f"body.{convs[-1]}.weight"]
     scale = math.isqrt(last.shape[0] // 3)
     if 3 * scale * scale != last.shape[0]:
         raise ConvertError(f"SRVGGNetCompact: last conv has {last.shape[0]} outputs, not 3 * scale^2")
     if "body.1.weight" not in state:
         raise ConvertError("SRVGGNetCompact without PReLU weights (relu / leakyrelu variant): not supported")
-    return "srvgg", {"scale": scale, "num_blocks": len(convs) - 2, "channels": state["body.0.weight"].shape[0], "activation": "prelu"}, state
+    return (
+        "srvgg",
+        {
+            "scale": scale,
+            "num_blocks": len(convs) - 2,
+            "channels": state["body.0.weight"].shape[0],
+            "activation": "prelu",
+        },
+        state,
+    )
 
 
 def _msrresnet(state: dict[str, torch.Tensor]) -> Converted:
     channels = state["conv_first.weight"].shape[0]
     scale = 4 if "upconv2.weight" in state else math.isqrt(state["upconv1.weight"].shape[0] // channels)
-    return "msrresnet", {"scale": scale, "num_blocks": _count(state, r"body\.(\d+)\.conv1\."), "channels": channels}, state
+    return (
+        "msrresnet",
+        {"scale": scale, "num_blocks": _count(state, r"body\.(\d+)\.conv1\."), "channels": channels},
+        state,
+    )
 
 
 def _leftthomas(state: dict[str, torch.Tensor]) -> Converted:
@@ -131,7 +170,13 @@ def fill_bn_counters(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor
     return {**state, **extra} if extra else state
 
 
-def convert_file(src: str | Path, dst: str | Path, allow_pickle: bool = False, card: dict[str, Any] | None = None, overwrite: bool = False) -> tuple[str, Path]:
+def convert_file(
+    src: str | Path,
+    dst: str | Path,
+    allow_pickle: bool = False,
+    card: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> tuple[str, Path]:
     """Read a community weight file, recognise its layout and write it as an srgan safetensors
     model whose config holds ``arch``, its parameters and ``card`` (source, licence, ...).
     Returns the layout's description and the written path."""
@@ -153,11 +198,19 @@ def convert_file(src: str | Path, dst: str | Path, allow_pickle: bool = False, c
     state = fill_bn_counters(state, own)
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ModelFileError(f"{src}: {layout} layout, but {len(missing)} tensors missing (e.g. {missing[:1]}) and {len(unexpected)} unexpected (e.g. {unexpected[:1]})")
+        raise ModelFileError(
+            f"{src}: {layout} layout, but {len(missing)} tensors missing (e.g. {missing[:1]}) and {len(unexpected)} "
+            f"unexpected (e.g. {unexpected[:1]})"
+        )
     for k, v in own.items():
         if state[k].shape != v.shape:
             raise ModelFileError(f"{src}: tensor {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
     model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
-    meta = {"name": dst.stem, "converted_from": src.name, "source_layout": layout, **{k: v for k, v in (card or {}).items() if v is not None}}
+    meta = {
+        "name": dst.stem,
+        "converted_from": src.name,
+        "source_layout": layout,
+        **{k: v for k, v in (card or {}).items() if v is not None},
+    }
     save_generator(model, dst, meta)
     return layout, dst

@@ -8,6 +8,7 @@ ranks just read disjoint index ranges.
 Decoded images are cached in memory once (uint8), so the loader never decodes
 per sample; LR is made on the fly with MATLAB-compatible bicubic.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,17 @@ from torch.utils.data import Dataset, Sampler
 
 from .imresize import imresize
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "load_rgb", "ImageCache", "ImageFiles", "RandomCropDataset", "StepBatchSampler", "PairedImages", "to_tensor"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "list_images",
+    "load_rgb",
+    "ImageCache",
+    "ImageFiles",
+    "RandomCropDataset",
+    "StepBatchSampler",
+    "PairedImages",
+    "to_tensor",
+]
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -118,7 +129,9 @@ class RandomCropDataset(Dataset):
     by ``(seed, k)``. Returns ``(lr, hr)`` float tensors in [0, 1].
     """
 
-    def __init__(self, cache: "ImageCache | ImageFiles", scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self, cache: "ImageCache | ImageFiles", scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0
+    ) -> None:
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of scale {scale}")
         self.cache, self.scale, self.crop, self.augment, self.seed = cache, scale, crop, augment, seed
@@ -165,7 +178,13 @@ class StepBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, batch_size: int, start_step: int, end_step: int, rank: int = 0, world_size: int = 1) -> None:
-        self.batch_size, self.start, self.end, self.rank, self.world = batch_size, start_step, end_step, rank, world_size
+        self.batch_size, self.start, self.end, self.rank, self.world = (
+            batch_size,
+            start_step,
+            end_step,
+            rank,
+            world_size,
+        )
 
     def __len__(self) -> int:
         return max(0, self.end - self.start)

@@ -4,6 +4,7 @@
 (Agustsson & Timofte, CVPRW 2017). Sizes and SHA-256 digests are the ones
 TensorFlow Datasets records for the same URLs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,18 @@ class Archive:
 
 
 DIV2K = {
-    "train": Archive("DIV2K_train_HR.zip", 3_530_603_713, "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335", "DIV2K_train_HR"),
-    "valid": Archive("DIV2K_valid_HR.zip", 448_993_893, "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc", "DIV2K_valid_HR"),
+    "train": Archive(
+        "DIV2K_train_HR.zip",
+        3_530_603_713,
+        "9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335",
+        "DIV2K_train_HR",
+    ),
+    "valid": Archive(
+        "DIV2K_valid_HR.zip",
+        448_993_893,
+        "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
+        "DIV2K_valid_HR",
+    ),
 }
 
 
@@ -48,7 +59,15 @@ def _sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download(url: str, dest: Path, size: int | None = None, sha256: str | None = None, retries: int = 3, progress: bool = True, timeout: float = 60) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    size: int | None = None,
+    sha256: str | None = None,
+    retries: int = 3,
+    progress: bool = True,
+    timeout: float = 60,
+) -> Path:
     """Download ``url`` to ``dest``, resuming ``dest.part`` with HTTP Range; verify the SHA-256."""
     dest = Path(dest)
     if dest.exists() and (sha256 is None or _sha256(dest) == sha256):
@@ -63,7 +82,12 @@ def download(url: str, dest: Path, size: int | None = None, sha256: str | None =
                 if have and resp.status != 206:  # server ignored the Range: start over
                     have = 0
                 total = size or (have + int(resp.headers.get("Content-Length", 0)) or None)
-                with part.open("ab" if have else "wb") as f, tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                with (
+                    part.open("ab" if have else "wb") as f,
+                    tqdm(
+                        total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+                    ) as bar,
+                ):
                     while block := resp.read(1 << 20):
                         f.write(block)
                         bar.update(len(block))
@@ -75,7 +99,10 @@ def download(url: str, dest: Path, size: int | None = None, sha256: str | None =
                 raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             if attempt == retries:
-                raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)}; run the command again to resume from {part.stat().st_size if part.exists() else 0} bytes") from None
+                raise DownloadError(
+                    f"{url}: {getattr(exc, 'reason', exc)}; run the command again to resume from "
+                    f"{part.stat().st_size if part.exists() else 0} bytes"
+                ) from None
         time.sleep(min(2**attempt, 30))
     got = part.stat().st_size
     if size is not None and got != size:
@@ -84,7 +111,10 @@ def download(url: str, dest: Path, size: int | None = None, sha256: str | None =
         digest = _sha256(part)
         if digest != sha256:
             part.unlink()
-            raise DownloadError(f"{dest.name}: SHA-256 mismatch (got {digest[:16]}..., expected {sha256[:16]}...); the corrupted file was deleted, run again to download it anew")
+            raise DownloadError(
+                f"{dest.name}: SHA-256 mismatch (got {digest[:16]}..., expected {sha256[:16]}...); the corrupted file "
+                "was deleted, run again to download it anew"
+            )
     os.replace(part, dest)
     return dest
 
@@ -103,7 +133,9 @@ def extract_zip(archive: Path, root: Path) -> None:
         raise DownloadError(f"{archive}: not a valid zip ({exc}); delete it and run again") from None
 
 
-def fetch_archives(root: str | Path, archives: list[Archive], base_url: str, keep_archives: bool = False, progress: bool = True) -> list[Path]:
+def fetch_archives(
+    root: str | Path, archives: list[Archive], base_url: str, keep_archives: bool = False, progress: bool = True
+) -> list[Path]:
     """Download (resumable, verified) and extract each archive into ``root``; returns the extracted folders."""
     root = Path(root)
     folders = []
@@ -113,7 +145,9 @@ def fetch_archives(root: str | Path, archives: list[Archive], base_url: str, kee
         if marker.exists():
             folders.append(folder)
             continue
-        zpath = download(base_url.rstrip("/") + "/" + a.filename, root / a.filename, a.size, a.sha256, progress=progress)
+        zpath = download(
+            base_url.rstrip("/") + "/" + a.filename, root / a.filename, a.size, a.sha256, progress=progress
+        )
         extract_zip(zpath, root)
         marker.write_text(a.sha256 + "\n")
         if not keep_archives:

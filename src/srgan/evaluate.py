@@ -1,4 +1,5 @@
 """Benchmark evaluation: bicubic and models on HR/LR folders, tables and figures."""
+
 from __future__ import annotations
 
 import csv
@@ -11,11 +12,20 @@ from typing import Callable
 import numpy as np
 
 from .data import PairedImages
-from .imresize import imresize
 from .faithfulness import lr_consistency
+from .imresize import imresize
 from .metrics import evaluate_pair
 
-__all__ = ["Method", "bicubic_method", "model_method", "SetResult", "evaluate_set", "format_markdown", "write_reports", "find_benchmark_dir"]
+__all__ = [
+    "Method",
+    "bicubic_method",
+    "model_method",
+    "SetResult",
+    "evaluate_set",
+    "format_markdown",
+    "write_reports",
+    "find_benchmark_dir",
+]
 
 Upscaler = Callable[[np.ndarray], np.ndarray]  # uint8 LR (HxW or HxWx3) -> uint8 SR of the same kind
 
@@ -64,8 +74,14 @@ def find_benchmark_dir(path: str | Path, scale: int) -> Path:
     return p / f"x{scale}" if (p / f"x{scale}").is_dir() else p
 
 
-def evaluate_set(root: str | Path, scale: int, methods: list[Method], on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None,
-                 niqe_params: dict | None = None, artefacts: bool = False) -> SetResult:
+def evaluate_set(
+    root: str | Path,
+    scale: int,
+    methods: list[Method],
+    on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None,
+    niqe_params: dict | None = None,
+    artefacts: bool = False,
+) -> SetResult:
     """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
     LR-consistency PSNR; NIQE when ``niqe_params`` is given; the measures of
     :mod:`srgan.artifacts` when ``artefacts``)."""
@@ -101,17 +117,28 @@ def format_markdown(results: list[SetResult]) -> str:
     for r in results:
         first = r.mean(r.methods[0])
         has_niqe = "niqe" in first
-        lines += [f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})", "",
-                  "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |" + (" NIQE |" if has_niqe else ""),
-                  "|---|---:|---:|---:|---:|" + ("---:|" if has_niqe else "")]
+        lines += [
+            f"### {r.set_name} x{r.scale} ({len(next(iter(r.per_image.values())))} images, Y channel, shave {r.scale})",
+            "",
+            "| method | PSNR (dB) | SSIM | MSE (RGB, [0,1]) | LR-consistency PSNR (dB) |"
+            + (" NIQE |" if has_niqe else ""),
+            "|---|---:|---:|---:|---:|" + ("---:|" if has_niqe else ""),
+        ]
         for m in r.methods:
             s = r.mean(m)
-            lines.append(f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |" + (f" {s['niqe']:.2f} |" if has_niqe else ""))
+            lines.append(
+                f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |"
+                + (f" {s['niqe']:.2f} |" if has_niqe else "")
+            )
         lines.append("")
         measured = [k for k in MEASURES if k in first]
         if measured:
-            lines += [f"Artefacts, {r.set_name} x{r.scale}: mean / worst image (see `srgan.artifacts`)", "",
-                      "| method | " + " | ".join(MEASURES[k] for k in measured) + " |", "|---|" + "---:|" * len(measured)]
+            lines += [
+                f"Artefacts, {r.set_name} x{r.scale}: mean / worst image (see `srgan.artifacts`)",
+                "",
+                "| method | " + " | ".join(MEASURES[k] for k in measured) + " |",
+                "|---|" + "---:|" * len(measured),
+            ]
             for m in r.methods:
                 s = r.mean(m)
                 cells = [f"{s[k]:.2f} / {r.worst(m, k)[1]:.2f} ({r.worst(m, k)[0]})" for k in measured]
@@ -120,7 +147,9 @@ def format_markdown(results: list[SetResult]) -> str:
     return "\n".join(lines)
 
 
-def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+def write_reports(
+    results: list[SetResult], out_dir: str | Path, formats: tuple[str, ...] = ("md", "csv", "json")
+) -> list[Path]:
     """Write ``results.{md,csv,json}`` (means and per-image values)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +160,9 @@ def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[
     if "csv" in formats:
         written.append(out / "results.csv")
         with written[-1].open("w", newline="") as f:
-            keys = list(dict.fromkeys(k for r in results for m in r.methods for k in r.mean(m)))  # psnr, ssim, mse, lr_psnr, then measured extras
+            keys = list(
+                dict.fromkeys(k for r in results for m in r.methods for k in r.mean(m))
+            )  # psnr, ssim, mse, lr_psnr, then measured extras
             w = csv.writer(f)
             w.writerow(["set", "scale", "method", "image", *keys])
             for r in results:
@@ -141,6 +172,15 @@ def write_reports(results: list[SetResult], out_dir: str | Path, formats: tuple[
                         w.writerow([r.set_name, r.scale, m, img, *(f"{s[k]:.8g}" if k in s else "" for k in keys)])
     if "json" in formats:
         written.append(out / "results.json")
-        data = [{"set": r.set_name, "scale": r.scale, "methods": {m: {"mean": r.mean(m), "seconds": r.seconds[m], "images": r.per_image[m]} for m in r.methods}} for r in results]
+        data = [
+            {
+                "set": r.set_name,
+                "scale": r.scale,
+                "methods": {
+                    m: {"mean": r.mean(m), "seconds": r.seconds[m], "images": r.per_image[m]} for m in r.methods
+                },
+            }
+            for r in results
+        ]
         written[-1].write_text(json.dumps(data, indent=2))
     return written

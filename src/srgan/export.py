@@ -1,4 +1,5 @@
 """``srgan export --format onnx``: a generator as ONNX with dynamic height and width."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,23 @@ def export_onnx(generator: Generator, path: str | Path, opset: int = 18) -> Path
     h, w = torch.export.Dim("height", min=1, max=16384), torch.export.Dim("width", min=1, max=16384)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(g, (example,), str(path), input_names=["lr"], output_names=["sr"], dynamo=True,
-                      dynamic_shapes={"x": {2: h, 3: w}}, opset_version=opset, verbose=False)
+    torch.onnx.export(
+        g,
+        (example,),
+        str(path),
+        input_names=["lr"],
+        output_names=["sr"],
+        dynamo=True,
+        dynamic_shapes={"x": {2: h, 3: w}},
+        opset_version=opset,
+        verbose=False,
+    )
     return path
 
 
-def check_onnx(generator: Generator, path: str | Path, shapes: tuple[tuple[int, int], ...] = ((24, 32), (37, 19))) -> float:
+def check_onnx(
+    generator: Generator, path: str | Path, shapes: tuple[tuple[int, int], ...] = ((24, 32), (37, 19))
+) -> float:
     """Max abs difference between onnxruntime and PyTorch outputs over a few input sizes."""
     import onnxruntime as ort
 

@@ -10,6 +10,7 @@
 - :func:`hallucination_map`: where an output departs from the MMSE estimate
   (SRResNet) in high frequencies, combined with local LR inconsistency.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,13 +35,11 @@ def lr_consistency(sr: np.ndarray, lr: np.ndarray, scale: int) -> float:
 
     ``sr`` and ``lr`` are float in [0, 1] or uint8; gray and colour both work.
     """
-    s = _as_unit(sr)
-    l = _as_unit(lr)
-    d = _planes(downscale(s, scale))
-    l = _planes(l)
-    if d.shape != l.shape:
-        raise ValueError(f"downscaled SR {d.shape} does not match LR {l.shape}; is the scale right?")
-    return psnr(d * 255.0, l * 255.0)
+    d = _planes(downscale(_as_unit(sr), scale))
+    low = _planes(_as_unit(lr))
+    if d.shape != low.shape:
+        raise ValueError(f"downscaled SR {d.shape} does not match LR {low.shape}; is the scale right?")
+    return psnr(d * 255.0, low * 255.0)
 
 
 def _as_unit(img: np.ndarray) -> np.ndarray:
@@ -86,7 +85,9 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return img[..., 0] if img.shape[2] == 1 else img[..., :3] @ np.array([0.299, 0.587, 0.114])
 
 
-def hallucination_map(sr: np.ndarray, reference: np.ndarray, lr: np.ndarray, scale: int, sigma: float = 2.0) -> np.ndarray:
+def hallucination_map(
+    sr: np.ndarray, reference: np.ndarray, lr: np.ndarray, scale: int, sigma: float = 2.0
+) -> np.ndarray:
     """HxW map in [0, 1]: high-frequency energy of (SR - MMSE reference), plus local
     inconsistency of downscale(SR) with the LR, both smoothed and normalised.
 

@@ -1,4 +1,5 @@
 """Figures: the spec's side-by-side comparisons and training curves."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,13 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: 
     width = 4.0 * len(panels)
     fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.0 * h / w + (1.1 if title else 0.7)), squeeze=False)
     for ax, (label, img) in zip(axes[0], panels):
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255 if img.dtype == np.uint8 else 1, interpolation="nearest")
+        ax.imshow(
+            img,
+            cmap="gray" if img.ndim == 2 else None,
+            vmin=0,
+            vmax=255 if img.dtype == np.uint8 else 1,
+            interpolation="nearest",
+        )
         ax.set_title(label, fontsize=10)
         ax.axis("off")
     if title:

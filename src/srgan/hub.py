@@ -7,6 +7,7 @@ card data). Pickle-based ``.pth``/``.pt`` files load only when explicitly
 allowed, and then only with ``torch.load(weights_only=True)``; their layout (ours or a
 community one, see :mod:`srgan.convert`) is recognised from the key names.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,18 @@ from torch import nn
 from .convert import ConvertError, detect_layout, fill_bn_counters, unwrap_state
 from .models.registry import ArchError, build_generator, generator_config, get_arch
 
-__all__ = ["ModelFileError", "save_generator", "load_generator", "interpolate_generators", "read_config", "packaged_models", "resolve_model_path",
-           "read_state_file", "mmse_reference", "DEFAULT_MODEL"]
+__all__ = [
+    "ModelFileError",
+    "save_generator",
+    "load_generator",
+    "interpolate_generators",
+    "read_config",
+    "packaged_models",
+    "resolve_model_path",
+    "read_state_file",
+    "mmse_reference",
+    "DEFAULT_MODEL",
+]
 
 DEFAULT_MODEL = "srresnet-x4"
 CONFIG_KEY = "srgan_config"
@@ -101,7 +112,10 @@ def read_state_file(path: str | Path, allow_pickle: bool = False) -> dict[str, t
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         if not allow_pickle:
-            raise ModelFileError(f"{path}: pickle-based weight files can run code when loaded; convert it to safetensors, or pass --allow-pickle if you trust it")
+            raise ModelFileError(
+                f"{path}: pickle-based weight files can run code when loaded; convert it to safetensors, or pass "
+                "--allow-pickle if you trust it"
+            )
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
@@ -130,8 +144,12 @@ def _state_and_config(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.T
     return state, {**cfg, "arch": arch, **params, "source_layout": layout}
 
 
-def load_generator(name_or_path: str | Path, allow_pickle: bool = False, expect_scale: int | None = None,
-                   models_dir: str | Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_generator(
+    name_or_path: str | Path,
+    allow_pickle: bool = False,
+    expect_scale: int | None = None,
+    models_dir: str | Path | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
     """Build the generator of a packaged name or weight file (any registered architecture,
     or a recognised foreign layout) and check that the weights fit it."""
     path = resolve_model_path(name_or_path, models_dir)
@@ -181,7 +199,12 @@ def interpolate_generators(mmse: nn.Module, perceptual: nn.Module, alpha: float)
     if cfg_a != cfg_b or a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
         raise ModelFileError(f"cannot interpolate: architectures differ ({_describe(mmse)} vs {_describe(perceptual)})")
     out = build_generator(**cfg_a)
-    out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), alpha).to(a[k].dtype) if a[k].is_floating_point() else b[k] for k in a})
+    out.load_state_dict(
+        {
+            k: torch.lerp(a[k].float(), b[k].float(), alpha).to(a[k].dtype) if a[k].is_floating_point() else b[k]
+            for k in a
+        }
+    )
     return out.eval()
 
 

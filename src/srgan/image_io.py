@@ -7,6 +7,7 @@ writes one back in the same kind: gray stays gray, 16-bit PNG stays 16-bit,
 alpha and ICC are kept. Every failure is an :class:`ImageError` with a
 one-line message meant for the user.
 """
+
 from __future__ import annotations
 
 import io
@@ -20,7 +21,18 @@ import numpy as np
 import png
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "ImageData", "read_image", "read_image_bytes", "write_image", "encode_image", "from_pil", "to_pil", "quantize", "DEFAULT_MAX_PIXELS"]
+__all__ = [
+    "ImageError",
+    "ImageData",
+    "read_image",
+    "read_image_bytes",
+    "write_image",
+    "encode_image",
+    "from_pil",
+    "to_pil",
+    "quantize",
+    "DEFAULT_MAX_PIXELS",
+]
 
 DEFAULT_MAX_PIXELS = 64_000_000  # input pixels; Pillow's own bomb guard is separate
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -116,7 +128,14 @@ def from_pil(im: Image.Image) -> ImageData:
     else:
         raise ImageError(f"unsupported image mode {mode}")
     text = {k: v for k, v in im.info.items() if isinstance(v, str) and k not in ("dpi",)}
-    return ImageData(np.ascontiguousarray(color, dtype=np.float32), None if alpha is None else np.ascontiguousarray(alpha, np.float32), depth, icc, exif, text)
+    return ImageData(
+        np.ascontiguousarray(color, dtype=np.float32),
+        None if alpha is None else np.ascontiguousarray(alpha, np.float32),
+        depth,
+        icc,
+        exif,
+        text,
+    )
 
 
 def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageData:
@@ -145,7 +164,10 @@ def read_image_bytes(data: bytes, path: str = "image", max_pixels: int | None = 
             if w < 1 or h < 1:
                 raise ImageError(f"{path}: image has zero size ({w}x{h})")
             if max_pixels and w * h > max_pixels:
-                raise ImageError(f"{path}: {w}x{h} = {w * h / 1e6:.1f} MP is over the limit of {max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
+                raise ImageError(
+                    f"{path}: {w}x{h} = {w * h / 1e6:.1f} MP is over the limit of {max_pixels / 1e6:.1f} MP (raise it "
+                    "with --max-pixels)"
+                )
             im.load()
             with warnings.catch_warnings():
                 warnings.simplefilter("default")  # animation warning goes to the user
@@ -175,8 +197,15 @@ def read_image_bytes(data: bytes, path: str = "image", max_pixels: int | None = 
 def _orient_like(im: Image.Image, color: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Apply the EXIF orientation of ``im`` to raw arrays (for the 16-bit PNG path)."""
     o = im.getexif().get(0x0112, 1)
-    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: np.swapaxes(a, 0, 1),
-           6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1], 8: lambda a: np.rot90(a, 1)}
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
     f = ops.get(o)
     if f is None:
         return color, alpha

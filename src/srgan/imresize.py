@@ -8,6 +8,7 @@ uint8 input, rounding to uint8 after each pass, as MATLAB does.
 Each pass is a matrix product with a cached sparse-in-spirit weight matrix, so
 resizing a training crop costs two small matmuls.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,9 @@ __all__ = ["imresize", "resize_weights"]
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
-    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
+    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * (
+        (ax > 1) & (ax <= 2)
+    )
 
 
 @lru_cache(maxsize=256)

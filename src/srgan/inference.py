@@ -7,6 +7,7 @@ float rounding. Networks that split into an LR trunk and an upsampling tail (``f
 activations are small, on large tiles, and the tail, which sees only a few LR pixels, on small
 sub-tiles. Architectures with an unbounded receptive field run untiled.
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -46,8 +47,16 @@ def _is_split(model: nn.Module) -> bool:
 
 
 @torch.inference_mode()
-def _upscale_region_flat(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int,
-                         radius: int) -> None:
+def _upscale_region_flat(
+    model: nn.Module,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    scale: int,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    tile: int,
+    radius: int,
+) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, one tile grown by ``radius`` at a time."""
     h, w = x.shape[2:]
     for y0, y1 in _spans(*rows, tile):
@@ -55,12 +64,23 @@ def _upscale_region_flat(model: nn.Module, x: torch.Tensor, out: torch.Tensor, s
             iy0, iy1, ix0, ix1 = max(y0 - radius, 0), min(y1 + radius, h), max(x0 - radius, 0), min(x1 + radius, w)
             sr = model(x[:, :, iy0:iy1, ix0:ix1])
             oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
-            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[:, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale].clamp(0, 1)
+            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[
+                :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
+            ].clamp(0, 1)
 
 
 @torch.inference_mode()
-def _upscale_region(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale: int, rows: tuple[int, int], cols: tuple[int, int], tile: int, tail_tile: int,
-                    batch: int = 1) -> None:
+def _upscale_region(
+    model: nn.Module,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    scale: int,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    tile: int,
+    tail_tile: int,
+    batch: int = 1,
+) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``.
 
     Tail sub-tiles of equal shape are run ``batch`` at a time (fewer, larger kernels on a GPU).
@@ -82,7 +102,10 @@ def _upscale_region(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale:
             for (th, tw), group in jobs.items():
                 for i in range(0, len(group), batch):
                     chunk = group[i : i + batch]
-                    crops = [feats[:, :, ty0 - fy0 : ty0 - fy0 + th, tx0 - fx0 : tx0 - fx0 + tw] for _, _, _, _, ty0, tx0 in chunk]
+                    crops = [
+                        feats[:, :, ty0 - fy0 : ty0 - fy0 + th, tx0 - fx0 : tx0 - fx0 + tw]
+                        for _, _, _, _, ty0, tx0 in chunk
+                    ]
                     sr = model.reconstruct(crops[0] if len(crops) == 1 else torch.cat(crops, 0))
                     n = x.shape[0]
                     for j, (sy0, sy1, sx0, sx1, ty0, tx0) in enumerate(chunk):
@@ -92,7 +115,15 @@ def _upscale_region(model: nn.Module, x: torch.Tensor, out: torch.Tensor, scale:
 
 
 @torch.inference_mode()
-def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | None = DEFAULT_TILE, tail_tile: int = 128, workers: int = 1, batch: int | None = None) -> torch.Tensor:
+def upscale_tensor(
+    model: nn.Module,
+    x: torch.Tensor,
+    scale: int,
+    tile: int | None = DEFAULT_TILE,
+    tail_tile: int = 128,
+    workers: int = 1,
+    batch: int | None = None,
+) -> torch.Tensor:
     """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
 
     ``tile``: trunk tile side in LR pixels (None/0: whole image). ``tail_tile``:
@@ -109,9 +140,17 @@ def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | No
         return model(x).clamp_(0, 1)
     tile = tile or max(h, w)
     tail_tile = min(tail_tile or tile, tile)
-    out = torch.empty((n, c, h * scale, w * scale), dtype=x.dtype, device=x.device, memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+    out = torch.empty(
+        (n, c, h * scale, w * scale),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format,
+    )
     workers = max(1, min(workers, h if h >= w else w))
     batch = batch or (1 if x.device.type == "cpu" else 8)
+
     def run(rows: tuple[int, int], cols: tuple[int, int]) -> None:
         if split:
             _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch)
@@ -137,7 +176,16 @@ def upscale_tensor(model: nn.Module, x: torch.Tensor, scale: int, tile: int | No
     return out
 
 
-def upscale_array(model: nn.Module, img: np.ndarray, scale: int, tile: int | None = DEFAULT_TILE, device: torch.device | str = "cpu", channels_last: bool = True, dtype: torch.dtype = torch.float32, workers: int = 1) -> np.ndarray:
+def upscale_array(
+    model: nn.Module,
+    img: np.ndarray,
+    scale: int,
+    tile: int | None = DEFAULT_TILE,
+    device: torch.device | str = "cpu",
+    channels_last: bool = True,
+    dtype: torch.dtype = torch.float32,
+    workers: int = 1,
+) -> np.ndarray:
     """Upscale an HxWx3 (or HxW) array (uint8, or float in [0, 1]); returns float32 HxWx3 in [0, 1]."""
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)

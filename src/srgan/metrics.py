@@ -5,6 +5,7 @@ after shaving ``scale`` pixels off every border, on 0..255 values. SSIM is
 Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5), K1=0.01, K2=0.03,
 'valid' filtering, as in their MATLAB ``ssim_index``.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,6 +9,7 @@ asymmetric generalised Gaussian fit to the coefficients and to their products
 with 4 neighbours (18 features per scale). The score is the Mahalanobis-like
 distance between the fitted and the pristine multivariate Gaussians (Eq. 10).
 """
+
 from __future__ import annotations
 
 import math
@@ -89,7 +90,9 @@ def niqe(gray: np.ndarray, pristine: dict[str, np.ndarray], block: int = 96) -> 
         sigma = np.sqrt(np.abs(_filter_nearest(img * img, win) - mu * mu))
         mscn = (img - mu) / (sigma + 1)
         b = block // scale
-        per_scale.append(np.array([_features(mscn[i * b : (i + 1) * b, j * b : (j + 1) * b]) for j in range(nw) for i in range(nh)]))
+        per_scale.append(
+            np.array([_features(mscn[i * b : (i + 1) * b, j * b : (j + 1) * b]) for j in range(nw) for i in range(nh)])
+        )
         if scale == 1:
             img = imresize(img / 255.0, 0.5) * 255.0
     feats = np.concatenate(per_scale, axis=1)

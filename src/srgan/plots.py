@@ -1,4 +1,5 @@
 """``srgan plot RUN_DIR``: the spec's training figures from a run's metrics.csv."""
+
 from __future__ import annotations
 
 import csv

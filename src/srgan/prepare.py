@@ -4,6 +4,7 @@ Decoding a 2K PNG per sample is slow; a 480x480 crop is fast to decode, so a
 loader over sub-images with a few workers keeps a GPU fed without holding the
 whole set in memory.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,15 @@ def crop_positions(length: int, crop: int, step: int, min_tail: int) -> list[int
     return pos
 
 
-def extract_subimages(src: str | Path, dst: str | Path, crop: int = 480, step: int = 240, min_tail: int = 0, compress_level: int = 3, progress: bool = True) -> int:
+def extract_subimages(
+    src: str | Path,
+    dst: str | Path,
+    crop: int = 480,
+    step: int = 240,
+    min_tail: int = 0,
+    compress_level: int = 3,
+    progress: bool = True,
+) -> int:
     """Write ``crop``-sized tiles every ``step`` px of each image in ``src`` to ``dst``; returns the count."""
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)

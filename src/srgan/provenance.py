@@ -4,6 +4,7 @@ PNG gets an ``iTXt`` chunk ``srgan:provenance`` (JSON); JPEG and WebP get an XMP
 packet carrying the same JSON, and EXIF ``Software``. ``srgan inspect FILE``
 reads it back. ``--no-provenance`` opts out.
 """
+
 from __future__ import annotations
 
 import html
@@ -22,7 +23,9 @@ PNG_KEY = "srgan:provenance"
 _XMP_NS = "https://github.com/srgan/srgan/ns/1.0/"
 
 
-def make_record(model: str, scale: int, input_size: tuple[int, int], alpha: float | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_record(
+    model: str, scale: int, input_size: tuple[int, int], alpha: float | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "synthesized": True,
         "method": "single-image super-resolution",

@@ -5,6 +5,7 @@
 - :func:`adversarial_g_loss` / :func:`discriminator_loss`: Eq. (6) and the
   discriminator's BCE, computed on logits with ``BCEWithLogits`` (stable).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,21 @@ from torch import nn
 from ..imresize import resize_weights
 from ..models.vgg import VGG19Features
 
-__all__ = ["pixel_loss", "VGGLoss", "load_vgg19_weights", "adversarial_g_loss", "discriminator_loss", "feature_matching_loss", "lattice_loss", "block_loss", "chroma_loss", "window_lr", "shift_equivariance_loss", "VGG19_URL", "VGGWeightsError"]
+__all__ = [
+    "pixel_loss",
+    "VGGLoss",
+    "load_vgg19_weights",
+    "adversarial_g_loss",
+    "discriminator_loss",
+    "feature_matching_loss",
+    "lattice_loss",
+    "block_loss",
+    "chroma_loss",
+    "window_lr",
+    "shift_equivariance_loss",
+    "VGG19_URL",
+    "VGGWeightsError",
+]
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -50,13 +65,18 @@ def load_vgg19_weights(path: str | Path | None = None) -> dict[str, torch.Tensor
         try:
             return torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise VGGWeightsError(f"--vgg-weights {p}: not a readable state dict ({str(exc).splitlines()[0]})") from None
+            raise VGGWeightsError(
+                f"--vgg-weights {p}: not a readable state dict ({str(exc).splitlines()[0]})"
+            ) from None
     try:
-        return torch.hub.load_state_dict_from_url(VGG19_URL, map_location="cpu", progress=True, check_hash=True, weights_only=True)
+        return torch.hub.load_state_dict_from_url(
+            VGG19_URL, map_location="cpu", progress=True, check_hash=True, weights_only=True
+        )
     except Exception as exc:
         cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_URL).name
         raise VGGWeightsError(
-            f"VGG19 ImageNet weights are needed for the VGG loss but could not be downloaded ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"VGG19 ImageNet weights are needed for the VGG loss but could not be downloaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). "
             f"Download {VGG19_URL} where there is internet access, then either put it at {cache} "
             f"or pass --vgg-weights /path/to/{Path(VGG19_URL).name} (config key loss.vgg_weights)."
         ) from None
@@ -67,14 +87,19 @@ class VGGLoss(nn.Module):
     input in [0, 1]. ``rescale`` multiplies the features first (the paper uses 1/12.75).
     The network is frozen and kept in eval mode; never wrap it in DDP."""
 
-    def __init__(self, layer: str = "relu5_4", weights: dict[str, torch.Tensor] | None = None, rescale: float = 1.0) -> None:
+    def __init__(
+        self, layer: str = "relu5_4", weights: dict[str, torch.Tensor] | None = None, rescale: float = 1.0
+    ) -> None:
         super().__init__()
         self.vgg = VGG19Features(layer)
         if weights is not None:
             own = self.vgg.state_dict()
             missing = [k for k in own if k not in weights]
             if missing:
-                raise VGGWeightsError(f"VGG19 weights lack {len(missing)} tensors (e.g. {missing[0]}); expected torchvision's vgg19 layout")
+                raise VGGWeightsError(
+                    f"VGG19 weights lack {len(missing)} tensors (e.g. {missing[0]}); expected torchvision's vgg19 "
+                    "layout"
+                )
             self.vgg.load_state_dict({k: weights[k] for k in own})
         self.vgg.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -124,7 +149,9 @@ def lattice_loss(sr: torch.Tensor, hr: torch.Tensor, period: int, window: int = 
     n, c, h, w = e.shape
     size = window or period
     if window and (window < period or window % period or window > min(h, w)):
-        raise ValueError(f"lattice window {window} must be a multiple of the period {period} and fit in the {h}x{w} image")
+        raise ValueError(
+            f"lattice window {window} must be a multiple of the period {period} and fit in the {h}x{w} image"
+        )
     h, w = h - h % size, w - w % size
     e = e[:, :, :h, :w].reshape(n, c, h // period, period, w // period, period)
     if window:  # phase means per tile: (n, c, tiles, period, period)
@@ -196,7 +223,9 @@ def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> t
     return lr.mul(255).round().div(255).clamp(0, 1).to(hr.dtype)
 
 
-def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int = 0, norm: str = "l1") -> torch.Tensor:
+def shift_equivariance_loss(
+    sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: list[tuple[int, int]], margin: int = 0, norm: str = "l1"
+) -> torch.Tensor:
     """Mean L1 (or squared, ``norm="mse"``) distance between ``G(LR of x moved by s)`` and
     ``G(LR of x)`` moved by s, over their whole overlap.
 
@@ -227,6 +256,6 @@ def shift_equivariance_loss(sr: torch.Tensor, sr_shifted: torch.Tensor, shifts: 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))): BCE on real (label 1) and fake (label 0)."""
-    return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
-        fake_logits, torch.zeros_like(fake_logits)
-    )
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))

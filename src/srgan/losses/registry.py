@@ -3,6 +3,7 @@
 A recipe declares ``loss`` as a list of ``{type, weight, [name], ...params}``; adding a loss
 is one :class:`~.terms.LossTerm` subclass in one file plus one line in :data:`LOSSES`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -136,10 +137,15 @@ def describe(specs: list[dict[str, Any]]) -> str:
 
 
 # the flat loss section of configs written before the registry, in its column order
-_LEGACY = (("pixel_weight", "pixel", {"pixel": "norm"}), ("vgg_weight", "vgg", {"vgg_layer": "layer", "vgg_rescale": "rescale", "vgg_weights": "weights"}),
-           ("feature_matching_weight", "feature_matching", {}), ("lattice_weight", "lattice", {"lattice_window": "window"}),
-           ("block_weight", "block", {}), ("chroma_weight", "chroma", {}),
-           ("shift_weight", "shift", {"shift_samples": "samples", "shift_norm": "norm", "shift_margin": "margin"}))
+_LEGACY = (
+    ("pixel_weight", "pixel", {"pixel": "norm"}),
+    ("vgg_weight", "vgg", {"vgg_layer": "layer", "vgg_rescale": "rescale", "vgg_weights": "weights"}),
+    ("feature_matching_weight", "feature_matching", {}),
+    ("lattice_weight", "lattice", {"lattice_window": "window"}),
+    ("block_weight", "block", {}),
+    ("chroma_weight", "chroma", {}),
+    ("shift_weight", "shift", {"shift_samples": "samples", "shift_norm": "norm", "shift_margin": "margin"}),
+)
 _LEGACY_DEFAULTS = {"pixel_weight": 1.0, "pixel": "mse", "adversarial_weight": 1e-3}
 
 

@@ -4,6 +4,7 @@ Each term is an ``nn.Module`` whose ``forward`` takes a :class:`LossContext` and
 unweighted value; its constructor's keyword arguments are the parameters a recipe may set (type
 hints checked, unknown ones refused). :mod:`.registry` maps the ``type`` names to the classes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,18 @@ from torch import nn
 
 from . import functional as L
 
-__all__ = ["LossContext", "LossTerm", "PixelLoss", "PerceptualVGGLoss", "FeatureMatchingLoss", "LatticeLoss", "BlockLoss", "ChromaLoss", "ShiftLoss",
-           "AdversarialLoss"]
+__all__ = [
+    "LossContext",
+    "LossTerm",
+    "PixelLoss",
+    "PerceptualVGGLoss",
+    "FeatureMatchingLoss",
+    "LatticeLoss",
+    "BlockLoss",
+    "ChromaLoss",
+    "ShiftLoss",
+    "AdversarialLoss",
+]
 
 
 @dataclass
@@ -84,7 +95,14 @@ class PerceptualVGGLoss(LossTerm):
 
     default_name = "vgg"
 
-    def __init__(self, weight: float = 1.0, name: str | None = None, layer: str = "relu5_4", rescale: float = 1.0, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        weight: float = 1.0,
+        name: str | None = None,
+        layer: str = "relu5_4",
+        rescale: float = 1.0,
+        weights: str | None = None,
+    ) -> None:
         super().__init__(weight, name)
         from ..models.vgg import VGG19_LAYERS
 
@@ -136,7 +154,9 @@ class LatticeLoss(LossTerm):
     def check(self, cfg) -> None:
         s, crop = cfg.model.scale, cfg.data.crop
         if not (0 <= self.window <= crop and self.window % s == 0):
-            raise ValueError(f"window must be 0 (the whole batch) or a multiple of the scale ({s}) up to the crop ({crop})")
+            raise ValueError(
+                f"window must be 0 (the whole batch) or a multiple of the scale ({s}) up to the crop ({crop})"
+            )
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
         return L.lattice_loss(ctx.sr, ctx.hr, ctx.scale, self.window)
@@ -176,7 +196,9 @@ class ShiftLoss(LossTerm):
 
     default_name = "shift"
 
-    def __init__(self, weight: float = 1.0, name: str | None = None, samples: int = 0, norm: str = "l1", margin: int = 0) -> None:
+    def __init__(
+        self, weight: float = 1.0, name: str | None = None, samples: int = 0, norm: str = "l1", margin: int = 0
+    ) -> None:
         super().__init__(weight, name)
         if norm not in ("l1", "mse"):
             raise ValueError(f"norm must be l1 or mse, got {norm!r}")

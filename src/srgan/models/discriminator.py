@@ -1,4 +1,5 @@
 """SRGAN discriminator (Ledig et al., CVPR 2017, Fig. 4, bottom; the spec's layout)."""
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,9 @@ class Discriminator(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, features: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, features: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits; with ``features=True`` also the activation after each of the eight conv
         stages (for feature matching). A keyword, so that DDP wrappers pass it through."""
         if not features:

@@ -15,6 +15,7 @@ So the pair becomes a 5x5 conv (256 -> 12) at half the output resolution followe
 by PixelShuffle(2): 23% more multiply-adds, but a far better matrix shape than
 3 output channels, and no 64-channel tensor at full resolution.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,16 @@ __all__ = ["fold_batchnorm", "FoldedBlock", "FusedTail", "FastGenerator"]
 def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """One conv equal to ``bn(conv(x))`` with BN in eval mode (its running statistics)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True,
-                      device=conv.weight.device, dtype=conv.weight.dtype)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        bias=True,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     fused.weight.copy_(conv.weight * scale[:, None, None, None])
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)

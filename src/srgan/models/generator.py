@@ -3,6 +3,7 @@
 The same network is called SRResNet when trained on a pixel loss and the SRGAN
 generator when trained with the perceptual loss of Eq. (3).
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ An SRResNet with B residual blocks (5 in that repository) whose trunk ends in co
 conv + BN) and whose output is ``(tanh(x) + 1) / 2``. Parameter names are that repository's
 (``block1`` ... ``block8``), so its ``netG_epoch_4_*.pth`` files load as they are.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ conv + LeakyReLU(0.1), ``num_blocks`` residual blocks (conv-ReLU-conv, no BN), P
 upsampling with LeakyReLU, two convs, plus the bilinearly upsampled input. Parameter names
 follow BasicSR, so its ``MSRResNet_x4`` weights load as they are.
 """
+
 from __future__ import annotations
 
 import torch

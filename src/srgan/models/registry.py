@@ -6,6 +6,7 @@ the image runs untiled), and an optional exact fast path for inference. Adding a
 is one module plus one line in :data:`ARCHITECTURES`. Every registered module exposes ``arch``
 (its name here), ``scale`` and ``hparams`` (the constructor arguments that rebuild it).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -19,8 +20,18 @@ from . import generator, leftthomas, msrresnet, rrdbnet, srvgg
 from .discriminator import Discriminator
 from .fast import FastGenerator
 
-__all__ = ["Arch", "ArchError", "ARCHITECTURES", "DISCRIMINATORS", "get_arch", "build_generator", "build_discriminator", "generator_config", "receptive_radius",
-           "check_params"]
+__all__ = [
+    "Arch",
+    "ArchError",
+    "ARCHITECTURES",
+    "DISCRIMINATORS",
+    "get_arch",
+    "build_generator",
+    "build_discriminator",
+    "generator_config",
+    "receptive_radius",
+    "check_params",
+]
 
 
 class ArchError(ValueError):
@@ -38,7 +49,11 @@ class Arch:
     @property
     def defaults(self) -> dict[str, Any]:
         """The constructor's keyword defaults: the paper's configuration."""
-        return {k: p.default for k, p in inspect.signature(self.build).parameters.items() if p.default is not inspect.Parameter.empty}
+        return {
+            k: p.default
+            for k, p in inspect.signature(self.build).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
 
 
 ARCHITECTURES: dict[str, Arch] = {

@@ -5,6 +5,7 @@ LeakyReLU(0.2), every residual scaled by ``beta = 0.2``; upsampling by nearest-n
 interpolation + conv, twice. Parameter names follow BasicSR/Real-ESRGAN, so their x4 weights
 (``RealESRGAN_x4plus``, ``ESRGAN_x4``) load as they are.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,14 +53,27 @@ class RRDBNet(nn.Module):
 
     arch = "rrdbnet"
 
-    def __init__(self, scale: int = 4, num_blocks: int = 23, channels: int = 64, growth_channels: int = 32, residual_scale: float = 0.2) -> None:
+    def __init__(
+        self,
+        scale: int = 4,
+        num_blocks: int = 23,
+        channels: int = 64,
+        growth_channels: int = 32,
+        residual_scale: float = 0.2,
+    ) -> None:
         super().__init__()
         if scale != 4:
             raise ValueError(f"rrdbnet supports scale 4, got {scale}")
         if num_blocks < 1 or channels < 1 or growth_channels < 1:
             raise ValueError("rrdbnet: num_blocks, channels and growth_channels must be >= 1")
         self.scale, self.num_blocks, self.channels = scale, num_blocks, channels
-        self.hparams = {"scale": scale, "num_blocks": num_blocks, "channels": channels, "growth_channels": growth_channels, "residual_scale": residual_scale}
+        self.hparams = {
+            "scale": scale,
+            "num_blocks": num_blocks,
+            "channels": channels,
+            "growth_channels": growth_channels,
+            "residual_scale": residual_scale,
+        }
         self.conv_first = nn.Conv2d(3, channels, 3, padding=1)
         self.body = nn.Sequential(*[RRDB(channels, growth_channels, residual_scale) for _ in range(num_blocks)])
         self.conv_body = nn.Conv2d(channels, channels, 3, padding=1)

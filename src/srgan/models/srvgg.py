@@ -5,6 +5,7 @@ A plain VGG-style body at LR resolution (3x3 conv + PReLU, ``num_blocks`` times)
 ``3 * scale^2`` channels, PixelShuffle, plus the nearest-neighbour upsampled input. Parameter
 names follow Real-ESRGAN (``body.<i>``), so its weights load as they are.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,11 @@ class SRVGGNetCompact(nn.Module):
         self.hparams = {"scale": scale, "num_blocks": num_blocks, "channels": channels, "activation": activation}
 
         def act() -> nn.Module:
-            return {"prelu": lambda: nn.PReLU(channels), "relu": lambda: nn.ReLU(inplace=True), "leakyrelu": lambda: nn.LeakyReLU(0.1, inplace=True)}[activation]()
+            return {
+                "prelu": lambda: nn.PReLU(channels),
+                "relu": lambda: nn.ReLU(inplace=True),
+                "leakyrelu": lambda: nn.LeakyReLU(0.1, inplace=True),
+            }[activation]()
 
         layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), act()]
         for _ in range(num_blocks):

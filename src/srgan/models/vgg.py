@@ -6,6 +6,7 @@ convolution (after activation) before the i-th max-pooling" (Ledig et al. 2017,
 Sec. 2.2.1): phi_5,4 = ``relu5_4`` = ``features[:36]``. The spec's code uses
 ``features[:34]``, which ends after ``relu5_3``.
 """
+
 from __future__ import annotations
 
 from torch import nn

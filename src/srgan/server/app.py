@@ -5,6 +5,7 @@ counter of ``workers + queue_size`` slots: a request that finds no slot gets
 429 with ``Retry-After`` at once, so the queue never grows without bound.
 Every failure is a JSON ``{"error": ...}`` with a 4xx/5xx code, never a traceback.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,16 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
-from PIL import Image
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
 
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
+from ..faithfulness import hallucination_map, lr_consistency, overlay
 from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
 from ..image_io import ImageError, encode_image, read_image_bytes
-from ..faithfulness import hallucination_map, lr_consistency, overlay
 from .settings import ServerSettings
 
 FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
@@ -55,8 +56,13 @@ class ModelPool:
                     raise ApiError(404, f"unknown model '{name}'; available: {', '.join(['bicubic', *self.names()])}")
                 if len(self._models) >= 16:
                     self._models.pop(next(k for k in self._models if k[1] is not None), None)
-                self._models[key] = from_pretrained(name, device=self.settings.device, tile=self.settings.tile, alpha=key[1],
-                                                    models_dir=self.settings.models_dir)
+                self._models[key] = from_pretrained(
+                    name,
+                    device=self.settings.device,
+                    tile=self.settings.tile,
+                    alpha=key[1],
+                    models_dir=self.settings.models_dir,
+                )
             return self._models[key]
 
 
@@ -116,8 +122,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         out = [{"name": "bicubic", "scale": 4, "description": "MATLAB-compatible bicubic interpolation (baseline)"}]
         for name, path in packaged_models(settings.models_dir).items():
             cfg = read_config(path)
-            out.append({"name": name, "arch": cfg.get("arch"), "scale": cfg.get("scale"), "num_blocks": cfg.get("num_blocks"), "description": cfg.get("description", ""),
-                        "metrics": cfg.get("metrics", {}), "default": name == settings.default_model})
+            out.append(
+                {
+                    "name": name,
+                    "arch": cfg.get("arch"),
+                    "scale": cfg.get("scale"),
+                    "num_blocks": cfg.get("num_blocks"),
+                    "description": cfg.get("description", ""),
+                    "metrics": cfg.get("metrics", {}),
+                    "default": name == settings.default_model,
+                }
+            )
         return {"models": out}
 
     @app.get("/", response_class=HTMLResponse)
@@ -125,8 +140,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return HTMLResponse((resources.files("srgan.server") / "static" / "index.html").read_text())
 
     @app.post("/v1/upscale")
-    async def upscale(request: Request, image: UploadFile = File(...), model: str = Form(None), format: str = Form("png"),
-                      scale: int = Form(4), alpha: float | None = Form(None)) -> Response:
+    async def upscale(
+        request: Request,
+        image: UploadFile = File(...),
+        model: str = Form(None),
+        format: str = Form("png"),
+        scale: int = Form(4),
+        alpha: float | None = Form(None),
+    ) -> Response:
         fmt = format.lower()
         if fmt not in FORMATS and fmt != "map":
             raise ApiError(422, f"unsupported output format '{format}' (use png, jpeg or webp)")
@@ -140,24 +161,43 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if len(data) > settings.max_upload_bytes:
             raise ApiError(413, f"upload is larger than the limit of {settings.max_upload_bytes} bytes")
         if not admission.try_enter():
-            raise ApiError(429, "server busy: all workers and queue slots are taken; retry later", {"Retry-After": str(settings.retry_after)})
+            raise ApiError(
+                429,
+                "server busy: all workers and queue slots are taken; retry later",
+                {"Retry-After": str(settings.retry_after)},
+            )
         try:
             t0 = time.perf_counter()
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha)
+            job = loop.run_in_executor(
+                executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha
+            )
             try:
                 body, used, consistency = await asyncio.wait_for(job, timeout=settings.request_timeout)
             except asyncio.TimeoutError:
-                raise ApiError(503, f"request took longer than the {settings.request_timeout:g} s limit", {"Retry-After": str(settings.retry_after)}) from None
+                raise ApiError(
+                    503,
+                    f"request took longer than the {settings.request_timeout:g} s limit",
+                    {"Retry-After": str(settings.retry_after)},
+                ) from None
             ms = (time.perf_counter() - t0) * 1000
-            return Response(body, media_type=FORMATS[fmt] if fmt in FORMATS else "image/png", headers={
-                "X-SRGAN-Model": used, "X-SRGAN-Time-Ms": f"{ms:.0f}", "Server-Timing": f"upscale;dur={ms:.0f}",
-                "X-SRGAN-LR-Consistency-dB": f"{consistency:.2f}"})
+            return Response(
+                body,
+                media_type=FORMATS[fmt] if fmt in FORMATS else "image/png",
+                headers={
+                    "X-SRGAN-Model": used,
+                    "X-SRGAN-Time-Ms": f"{ms:.0f}",
+                    "Server-Timing": f"upscale;dur={ms:.0f}",
+                    "X-SRGAN-LR-Consistency-dB": f"{consistency:.2f}",
+                },
+            )
         finally:
             admission.leave()
 
     @app.post("/v1/hallucination-map")
-    async def hallucination(request: Request, image: UploadFile = File(...), model: str = Form(None), alpha: float | None = Form(None)) -> Response:
+    async def hallucination(
+        request: Request, image: UploadFile = File(...), model: str = Form(None), alpha: float | None = Form(None)
+    ) -> Response:
         """PNG heatmap (over the SR result in gray) of detail that departs from the MMSE model or the input."""
         return await upscale(request, image=image, model=model, format="map", scale=4, alpha=alpha)
 
@@ -165,7 +205,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
-def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str, name: str, fmt: str, scale: int, alpha: float | None = None) -> tuple[bytes, str, float]:
+def _work(
+    pool: ModelPool,
+    settings: ServerSettings,
+    data: bytes,
+    filename: str,
+    name: str,
+    fmt: str,
+    scale: int,
+    alpha: float | None = None,
+) -> tuple[bytes, str, float]:
     """Decode, check limits, upscale, encode (runs in a worker thread); also the LR-consistency PSNR.
 
     ``fmt == "map"`` returns the hallucination-map overlay as PNG instead of the image.
@@ -187,7 +236,11 @@ def _work(pool: ModelPool, settings: ServerSettings, data: bytes, filename: str,
         model_scale = model.scale
     w, h = img.size
     if w * h * model_scale**2 > settings.max_output_pixels:
-        raise ApiError(413, f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the limit of {settings.max_output_pixels / 1e6:.1f} MP")
+        raise ApiError(
+            413,
+            f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the "
+            f"limit of {settings.max_output_pixels / 1e6:.1f} MP",
+        )
     out = bicubic_upscale(img, model_scale) if name == "bicubic" else model.upscale_data(img)
     consistency = lr_consistency(out.color, img.color, model_scale)
     if fmt == "map":

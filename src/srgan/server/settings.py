@@ -1,4 +1,5 @@
 """Server limits, each configurable from ``srgan serve`` flags."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,5 +19,7 @@ class ServerSettings:
     default_model: str = "srresnet-x4"
     device: str = "auto"
     tile: int = DEFAULT_TILE
-    models_dir: str | None = None  # further .safetensors models (e.g. from `srgan convert`), served beside the packaged ones
+    models_dir: str | None = (
+        None  # further .safetensors models (e.g. from `srgan convert`), served beside the packaged ones
+    )
     provenance: bool = True  # mark every output as synthesised (PNG text / XMP)

@@ -1,4 +1,5 @@
 """Training: configuration, stages, loop and checkpoints."""
+
 from .config import ConfigError, TrainConfig, load_config
 from .trainer import Trainer
 

@@ -1,4 +1,5 @@
 """Fitting a run to a wall-clock budget: a cosine schedule only anneals if it ends on time."""
+
 from __future__ import annotations
 
 import copy

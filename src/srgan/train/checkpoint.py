@@ -6,6 +6,7 @@ read back with ``weights_only=True`` (no arbitrary unpickling). Each
 follows; a checkpoint whose digest does not match (truncated, bit-flipped,
 garbage) is skipped with a warning and the previous one is used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,7 +87,11 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> tuple[dict[str, Any], Path] 
             data = _verified_bytes(path)
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), path
         except Exception as exc:
-            log.warning("checkpoint %s is unusable (%s); falling back to the previous one", path.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            log.warning(
+                "checkpoint %s is unusable (%s); falling back to the previous one",
+                path.name,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
     return None
 
 

@@ -3,6 +3,7 @@
 Unknown keys, wrong types and bad values raise :class:`ConfigError` with the
 offending dotted path (and a suggestion for typos), never a silent default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,16 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "ModelConfig", "DiscriminatorConfig", "DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides"]
+__all__ = [
+    "ConfigError",
+    "ModelConfig",
+    "DiscriminatorConfig",
+    "DataConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "load_config",
+    "apply_overrides",
+]
 
 
 class ConfigError(ValueError):
@@ -31,7 +41,9 @@ class ModelConfig:
     scale: int = 4
     num_blocks: int | None = None
     channels: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # further constructor arguments, e.g. rrdbnet's growth_channels
+    options: dict[str, Any] = field(
+        default_factory=dict
+    )  # further constructor arguments, e.g. rrdbnet's growth_channels
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the architecture's constructor."""
@@ -85,7 +97,11 @@ class DataConfig:
 
     def require_train(self) -> None:
         """Training needs data: packaged recipes name none, the user gives it."""
-        _check(len(self.train) > 0, "data.train", "no training images: pass --data FOLDER (repeatable) or --set data.train=FOLDER")
+        _check(
+            len(self.train) > 0,
+            "data.train",
+            "no training images: pass --data FOLDER (repeatable) or --set data.train=FOLDER",
+        )
 
     def validate(self) -> None:
         _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
@@ -106,7 +122,9 @@ class OptimConfig:
     def validate(self) -> None:
         _check(self.schedule in ("constant", "step", "cosine"), "optim.schedule", "must be constant, step or cosine")
         _check(self.lr > 0, "optim.lr", "must be positive")
-        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "must be two numbers in [0, 1)")
+        _check(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", "must be two numbers in [0, 1)"
+        )
 
 
 @dataclass
@@ -143,7 +161,11 @@ class TrainConfig:
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
-        _check(self.data.crop % self.model.scale == 0, "data.crop", f"must be a multiple of model.scale ({self.model.scale})")
+        _check(
+            self.data.crop % self.model.scale == 0,
+            "data.crop",
+            f"must be a multiple of model.scale ({self.model.scale})",
+        )
         for sub in (self.model, self.discriminator, self.data, self.optim):
             sub.validate()
         self.objective()
@@ -162,9 +184,17 @@ class TrainConfig:
         except LossSpecError as exc:
             raise ConfigError(str(exc)) from None
         active = [t for t in obj.terms if t.weight > 0]
-        _check(any(t.content for t in active), "loss", "needs a content term with weight > 0 (pixel, vgg, feature_matching ...)")
+        _check(
+            any(t.content for t in active),
+            "loss",
+            "needs a content term with weight > 0 (pixel, vgg, feature_matching ...)",
+        )
         needs_d = [t.name for t in active if t.needs_discriminator]
-        _check(self.stage == "srgan" or not needs_d, "loss", f"{', '.join(needs_d)} needs the discriminator: use it in an srgan stage")
+        _check(
+            self.stage == "srgan" or not needs_d,
+            "loss",
+            f"{', '.join(needs_d)} needs the discriminator: use it in an srgan stage",
+        )
         return obj
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,7 +236,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 value = float(value)
             except ValueError:
                 raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and isinstance(value, float) and not value.is_integer()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (tp is int and isinstance(value, float) and not value.is_integer())
+        ):
             raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
         return tp(value)
     if tp is str:
@@ -266,14 +300,21 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 term = _term(node, part, item)
                 names = ", ".join(str(t.get("name", t.get("type"))) for t in node if isinstance(t, dict))
                 if term is None and not (last and isinstance(value, dict) or value is None):
-                    raise ConfigError(f"override '{item}': no loss term '{part}' (terms: {names}); set a parameter with loss.<term>.<param>=value")
+                    raise ConfigError(
+                        f"override '{item}': no loss term '{part}' (terms: {names}); set a parameter with "
+                        "loss.<term>.<param>=value"
+                    )
                 if last:
                     if term is not None:
                         node.remove(term)
                     if value is not None:
                         if not isinstance(value, dict):
-                            raise ConfigError(f"override '{item}': a loss term is a mapping such as {{type: {part}, weight: 1.0}}")
-                        node.append({"name": part, **value} if value.get("type", part) != part else {"type": part, **value})
+                            raise ConfigError(
+                                f"override '{item}': a loss term is a mapping such as {{type: {part}, weight: 1.0}}"
+                            )
+                        node.append(
+                            {"name": part, **value} if value.get("type", part) != part else {"type": part, **value}
+                        )
                     break
                 node = term
             elif last:
@@ -285,7 +326,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, raw: dict | None = None) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, raw: dict | None = None
+) -> TrainConfig:
     """Read a YAML file (or a raw dict), apply overrides, build and validate."""
     data: dict[str, Any] = dict(raw or {})
     if path is not None:

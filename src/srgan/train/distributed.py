@@ -1,4 +1,5 @@
 """torchrun / DDP helpers: process-group setup from the environment, rank checks."""
+
 from __future__ import annotations
 
 import os

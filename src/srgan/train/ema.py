@@ -1,4 +1,5 @@
 """Exponential moving average of model weights (buffers are copied)."""
+
 from __future__ import annotations
 
 import copy

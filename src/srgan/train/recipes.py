@@ -6,6 +6,7 @@ points at the previous stage's run (the paper's SRResNet -> SRGAN procedure).
 A file without ``stages`` is a single plain config: one stage, whose ``out_dir`` is
 ``out`` itself when given. Overrides, ``steps_factor`` and ``out`` apply alike to both.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,7 +57,9 @@ def _scale_steps(raw: dict[str, Any], factor: float) -> None:
             raw[key] = max(1, min(s(raw[key]), raw["steps"]))
 
 
-def load_recipe(name_or_path: str, overrides: list[str] | None = None, steps_factor: float = 1.0, out: str | None = None) -> list[TrainConfig]:
+def load_recipe(
+    name_or_path: str, overrides: list[str] | None = None, steps_factor: float = 1.0, out: str | None = None
+) -> list[TrainConfig]:
     """Stage configs of a recipe. Overrides ``key=value`` apply to every stage; ``stage:key=value`` to one."""
     path = recipe_path(name_or_path)
     doc = yaml.safe_load(path.read_text()) or {}

@@ -10,6 +10,7 @@ data, schedule, EMA, logging and checkpoints.
 
 Both sum the terms that the recipe declares (:class:`~srgan.losses.Objective`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -86,7 +87,9 @@ def _adam(params, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
 class SRResNetStage(Stage):
     """Content-loss training of the generator: the paper's SRResNet (MSE) stage."""
 
-    def __init__(self, generator: nn.Module, cfg: TrainConfig, device: torch.device, objective: Objective | None = None) -> None:
+    def __init__(
+        self, generator: nn.Module, cfg: TrainConfig, device: torch.device, objective: Objective | None = None
+    ) -> None:
         super().__init__(cfg, device, objective)
         self.generator = generator
         self.base_lrs = {"g": cfg.optim.lr}
@@ -104,7 +107,14 @@ class SRResNetStage(Stage):
 class SRGANStage(Stage):
     """Adversarial training (Ledig et al. 2017, Eq. 3): l_SR = content terms + weight * l_Gen."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, cfg: TrainConfig, device: torch.device, objective: Objective | None = None) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        cfg: TrainConfig,
+        device: torch.device,
+        objective: Objective | None = None,
+    ) -> None:
         super().__init__(cfg, device, objective)
         self.generator, self.discriminator = generator, discriminator
         # D's loss comes from the adversarial term (the default BCE when the recipe trains D only for feature matching)
@@ -114,7 +124,9 @@ class SRGANStage(Stage):
         # what a d_step hands to the g_step of the same batch: D's crop offsets, D(x) and D(x)'s features
         self._pending: tuple[list[list[int]] | None, torch.Tensor | None, list[torch.Tensor] | None] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
-        self.optimizers = {k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))}
+        self.optimizers = {
+            k: _adam(m.parameters(), self.base_lrs[k], cfg) for k, m in (("g", generator), ("d", discriminator))
+        }
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}

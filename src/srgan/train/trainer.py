@@ -1,4 +1,5 @@
 """The training loop: data, LR schedule, EMA, validation, logging, checkpoints, resume, DDP."""
+
 from __future__ import annotations
 
 import csv
@@ -64,8 +65,11 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
-def validate(model: nn.Module, pairs: PairedImages, scale: int, device: torch.device, keep: int = 0) -> tuple[dict[str, float], list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
-    """Mean PSNR/SSIM (Y, shave=scale) and RGB MSE over a benchmark folder, plus the first ``keep`` (name, lr, sr, hr)."""
+def validate(
+    model: nn.Module, pairs: PairedImages, scale: int, device: torch.device, keep: int = 0
+) -> tuple[dict[str, float], list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
+    """Mean PSNR/SSIM (Y, shave=scale) and RGB MSE over a benchmark folder, plus the first ``keep``
+    (name, lr, sr, hr)."""
     was_training = model.training
     model.eval()
     rows, samples = [], []
@@ -79,7 +83,9 @@ def validate(model: nn.Module, pairs: PairedImages, scale: int, device: torch.de
     return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "mse")}, samples
 
 
-def _transfer_scale(weights: dict[str, torch.Tensor], own: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+def _transfer_scale(
+    weights: dict[str, torch.Tensor], own: dict[str, torch.Tensor], source: str
+) -> dict[str, torch.Tensor]:
     """Weights of a generator of another scale, mapped onto ``own``: head, body, body_end and
     tail are shared as they are; upsampling block i takes the source's block i, or its last
     one when the target has more. Same-scale weights are returned unchanged."""
@@ -90,9 +96,16 @@ def _transfer_scale(weights: dict[str, torch.Tensor], own: dict[str, torch.Tenso
     out = {k: v for k, v in weights.items() if not k.startswith("upsample.")}
     for i in range(n_own):
         j = min(i, n_src - 1)
-        out.update({f"upsample.{i}.{k.split('.', 2)[2]}": v for k, v in weights.items() if k.startswith(f"upsample.{j}.")})
-    log.info("init_generator %s: x%d weights transferred to x%d (trunk and tail shared, upsampling blocks %s)",
-             source, 2**n_src, 2**n_own, ", ".join(str(min(i, n_src - 1)) for i in range(n_own)))
+        out.update(
+            {f"upsample.{i}.{k.split('.', 2)[2]}": v for k, v in weights.items() if k.startswith(f"upsample.{j}.")}
+        )
+    log.info(
+        "init_generator %s: x%d weights transferred to x%d (trunk and tail shared, upsampling blocks %s)",
+        source,
+        2**n_src,
+        2**n_own,
+        ", ".join(str(min(i, n_src - 1)) for i in range(n_own)),
+    )
     return out
 
 
@@ -115,7 +128,10 @@ def load_initial_generator(source: str, generator: nn.Module) -> None:
     weights = _transfer_scale(weights, own, source)
     bad = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
     if bad:
-        raise ConfigError(f"init_generator {source}: weights do not fit model {generator.arch} {generator.hparams} (first mismatch: {bad[0]})")
+        raise ConfigError(
+            f"init_generator {source}: weights do not fit model {generator.arch} {generator.hparams} (first mismatch: "
+            f"{bad[0]})"
+        )
     generator.load_state_dict({k: weights[k] for k in own})
 
 
@@ -136,11 +152,16 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
         if not resume and any(self.ckpt_dir.glob("ckpt_*.pt")):
-            raise FileExistsError(f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir")
+            raise FileExistsError(
+                f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir"
+            )
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("amp: fp16 needs CUDA; use bf16 or none on this device")
         if cfg.data.batch_size % self.dist.world_size:
-            raise ConfigError(f"data.batch_size {cfg.data.batch_size} (global) must be divisible by the world size {self.dist.world_size}")
+            raise ConfigError(
+                f"data.batch_size {cfg.data.batch_size} (global) must be divisible by the world size "
+                f"{self.dist.world_size}"
+            )
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
@@ -154,8 +175,13 @@ class Trainer:
         g_train = self._wrap(self.generator)
         if cfg.stage == "srgan":
             if not cfg.init_generator and not resume:
-                log.warning("SRGAN stage without init_generator: the paper initialises G from a trained SRResNet; from scratch it is known to fail")
-            self.discriminator = build_discriminator(cfg.discriminator.arch, **cfg.discriminator.options).to(self.device, memory_format=memory)
+                log.warning(
+                    "SRGAN stage without init_generator: the paper initialises G from a trained SRResNet; from "
+                    "scratch it is known to fail"
+                )
+            self.discriminator = build_discriminator(cfg.discriminator.arch, **cfg.discriminator.options).to(
+                self.device, memory_format=memory
+            )
             self.stage: Stage = SRGANStage(g_train, self._wrap(self.discriminator), cfg, self.device)
         else:
             self.stage = SRResNetStage(g_train, cfg, self.device)
@@ -171,7 +197,9 @@ class Trainer:
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
-            module = DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            module = DistributedDataParallel(
+                module, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         if self.cfg.compile:
             module = torch.compile(module)
         return module
@@ -244,7 +272,9 @@ class Trainer:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                log.warning("tensorboard is not installed (pip install 'srgan[tensorboard]'); logging to metrics.csv only")
+                log.warning(
+                    "tensorboard is not installed (pip install 'srgan[tensorboard]'); logging to metrics.csv only"
+                )
                 self.cfg.tensorboard = False
                 return None
             self._tb = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.step + 1 if self.step else None)
@@ -257,7 +287,9 @@ class Trainer:
         from ..figures import comparison_strip
 
         for name, lr, sr, hr in samples:
-            tb.add_image(f"val/{name}", comparison_strip(lr, sr, hr, self.cfg.model.scale), self.step, dataformats="HWC")
+            tb.add_image(
+                f"val/{name}", comparison_strip(lr, sr, hr, self.cfg.model.scale), self.step, dataformats="HWC"
+            )
 
     def _truncate_log(self) -> None:
         """Drop CSV rows logged after the resumed step (they will be redone)."""
@@ -282,11 +314,21 @@ class Trainer:
         cfg, d = self.cfg, self.cfg.data
         t0 = time.perf_counter()
         cache = (ImageCache if d.cache else ImageFiles)(d.train, min_size=d.crop)
-        log.info("indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0)
+        log.info(
+            "indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0
+        )
         dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed)
-        sampler = StepBatchSampler(d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
-                            prefetch_factor=4 if d.num_workers else None, worker_init_fn=single_threaded_worker)
+        sampler = StepBatchSampler(
+            d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size
+        )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=d.num_workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if d.num_workers else None,
+            worker_init_fn=single_threaded_worker,
+        )
         return loader, len(cache) / d.batch_size
 
     def fit(self, progress: bool = True) -> dict[str, float]:
@@ -295,6 +337,7 @@ class Trainer:
         stop = threading.Event()
         previous = {}
         if threading.current_thread() is threading.main_thread():
+
             def handler(signum, frame):
                 if stop.is_set():
                     raise KeyboardInterrupt
@@ -314,7 +357,9 @@ class Trainer:
             self._truncate_log()
         loader, epoch_len = self._loader()
         val = PairedImages(cfg.data.val, cfg.model.scale) if cfg.data.val and main else None
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (progress and main), dynamic_ncols=True, desc=cfg.name)
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, disable=not (progress and main), dynamic_ncols=True, desc=cfg.name
+        )
         last: dict[str, float] = {}
         acc: dict[str, float] = {}
         n_acc, data_t, step_t = 0, 0.0, 0.0
@@ -335,7 +380,10 @@ class Trainer:
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
                 bar.close()
-                raise FloatingPointError(f"non-finite {', '.join(bad)} at step {self.step + 1}; stopping. The last good checkpoint is kept in {self.ckpt_dir}")
+                raise FloatingPointError(
+                    f"non-finite {', '.join(bad)} at step {self.step + 1}; stopping. The last good checkpoint is kept "
+                    f"in {self.ckpt_dir}"
+                )
             if self.ema:
                 self.ema.update(_unwrap(self.stage.generator))
             self.step += 1
@@ -350,21 +398,36 @@ class Trainer:
                 row = all_reduce_mean({k: v / n_acc for k, v in acc.items()}, self.dist)
                 row.update(data_time=data_t / n_acc, step_time=step_t / n_acc)
                 acc, n_acc, data_t, step_t = {}, 0, 0.0, 0.0
-                bar.set_postfix(loss=f"{row['loss_g']:.4f}", data=f"{row['data_time'] / max(row['data_time'] + row['step_time'], 1e-9):.0%}")
+                bar.set_postfix(
+                    loss=f"{row['loss_g']:.4f}",
+                    data=f"{row['data_time'] / max(row['data_time'] + row['step_time'], 1e-9):.0%}",
+                )
             if val is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                metrics, samples = validate(self.eval_model(), val, cfg.model.scale, self.device, keep=4 if cfg.tensorboard else 0)
+                metrics, samples = validate(
+                    self.eval_model(), val, cfg.model.scale, self.device, keep=4 if cfg.tensorboard else 0
+                )
                 row = {**(row or {}), **metrics}
                 last = metrics
-                bar.write(f"step {self.step}: PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}  MSE {metrics['mse']:.5f}")
+                bar.write(
+                    f"step {self.step}: PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}  MSE "
+                    f"{metrics['mse']:.5f}"
+                )
                 self._log_images(samples)
             if row is not None and main:
-                row.update(step=self.step, epoch=round(self.step / epoch_len, 3), lr=self.stage.optimizers["g"].param_groups[0]["lr"], wall=time.time())
+                row.update(
+                    step=self.step,
+                    epoch=round(self.step / epoch_len, 3),
+                    lr=self.stage.optimizers["g"].param_groups[0]["lr"],
+                    wall=time.time(),
+                )
                 self._log_row(row)
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or stop.is_set():
                 self.save()
             if stop.is_set():
                 bar.close()
-                log.warning("interrupted: saved a checkpoint at step %d in %s; continue with --resume", self.step, self.ckpt_dir)
+                log.warning(
+                    "interrupted: saved a checkpoint at step %d in %s; continue with --resume", self.step, self.ckpt_dir
+                )
                 raise KeyboardInterrupt
             t_data = time.perf_counter()
         bar.close()
