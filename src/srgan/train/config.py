@@ -156,7 +156,9 @@ class TrainConfig:
     loss: list[dict[str, Any]] = field(default_factory=lambda: [{"type": "pixel", "weight": 1.0, "norm": "mse"}])
 
     def validate(self) -> None:
-        _check(self.stage in ("srresnet", "srgan"), "stage", "must be srresnet or srgan")
+        from .stages import STAGES
+
+        _check(self.stage in STAGES, "stage", f"must be one of {', '.join(STAGES)}")
         _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
@@ -173,6 +175,7 @@ class TrainConfig:
     def objective(self):
         """The :class:`~srgan.losses.Objective` of ``loss``, checked against this config."""
         from ..losses import LossSpecError, Objective
+        from .stages import STAGES
 
         try:
             obj = Objective(self.loss)
@@ -191,7 +194,7 @@ class TrainConfig:
         )
         needs_d = [t.name for t in active if t.needs_discriminator]
         _check(
-            self.stage == "srgan" or not needs_d,
+            STAGES[self.stage].uses_discriminator or not needs_d,
             "loss",
             f"{', '.join(needs_d)} needs the discriminator: use it in an srgan stage",
         )

@@ -23,12 +23,13 @@ from ..losses import LossContext, Objective
 from ..losses.terms import AdversarialLoss
 from .config import TrainConfig
 
-__all__ = ["Stage", "SRResNetStage", "SRGANStage"]
+__all__ = ["Stage", "SRResNetStage", "SRGANStage", "STAGES"]
 
 
 class Stage:
     """Base: holds networks and optimizers; AMP and grad clipping helpers."""
 
+    uses_discriminator: bool = False  # whether the trainer builds a discriminator for it
     generator: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     base_lrs: dict[str, float]  # the schedule multiplies these
@@ -106,6 +107,8 @@ class SRResNetStage(Stage):
 
 class SRGANStage(Stage):
     """Adversarial training (Ledig et al. 2017, Eq. 3): l_SR = content terms + weight * l_Gen."""
+
+    uses_discriminator = True
 
     def __init__(
         self,
@@ -198,3 +201,10 @@ class SRGANStage(Stage):
         out.update(self.g_step(sr, hr))
         self.scaler.update()
         return out
+
+
+# training stage kinds (the paper's two, Sec. 3.2): name -> class
+STAGES: dict[str, type[Stage]] = {
+    "srresnet": SRResNetStage,  # the generator on its content terms (MSE pre-training)
+    "srgan": SRGANStage,  # adversarial training with the discriminator
+}

@@ -27,7 +27,7 @@ from .checkpoint import generator_from_run, load_latest_checkpoint, save_checkpo
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
-from .stages import SRGANStage, SRResNetStage, Stage, _unwrap
+from .stages import STAGES, Stage, _unwrap
 
 __all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields"]
 
@@ -173,18 +173,19 @@ class Trainer:
         self.generator = self.generator.to(self.device, memory_format=memory)
         self.ema = EMA(self.generator, cfg.ema_decay) if cfg.ema_decay else None
         g_train = self._wrap(self.generator)
-        if cfg.stage == "srgan":
+        stage_cls = STAGES[cfg.stage]
+        if stage_cls.uses_discriminator:
             if not cfg.init_generator and not resume:
                 log.warning(
-                    "SRGAN stage without init_generator: the paper initialises G from a trained SRResNet; from "
+                    "adversarial stage without init_generator: the paper initialises G from a pre-trained generator; from "
                     "scratch it is known to fail"
                 )
             self.discriminator = build_discriminator(cfg.discriminator.arch, **cfg.discriminator.options).to(
                 self.device, memory_format=memory
             )
-            self.stage: Stage = SRGANStage(g_train, self._wrap(self.discriminator), cfg, self.device)
+            self.stage: Stage = stage_cls(g_train, self._wrap(self.discriminator), cfg, self.device)
         else:
-            self.stage = SRResNetStage(g_train, cfg, self.device)
+            self.stage = stage_cls(g_train, cfg, self.device)
         self.step = 0
         self._fields = csv_fields(cfg)
         if resume:
