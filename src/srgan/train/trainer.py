@@ -177,8 +177,8 @@ class Trainer:
         if stage_cls.uses_discriminator:
             if not cfg.init_generator and not resume:
                 log.warning(
-                    "adversarial stage without init_generator: the paper initialises G from a pre-trained generator; from "
-                    "scratch it is known to fail"
+                    "adversarial stage without init_generator: the paper initialises G from a pre-trained "
+                    "generator; from scratch it is known to fail"
                 )
             self.discriminator = build_discriminator(cfg.discriminator.arch, **cfg.discriminator.options).to(
                 self.device, memory_format=memory
