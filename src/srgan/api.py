@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Union
 
@@ -81,8 +82,9 @@ class SRModel:
     def __repr__(self) -> str:
         return f"SRModel(name={self.name!r}, arch={self.generator.arch!r}, scale={self.scale}, device={self.device})"
 
-    def upscale_data(self, img: ImageData) -> ImageData:
-        """Upscale an :class:`ImageData` (any supported kind) and keep its metadata."""
+    def upscale_data(self, img: ImageData, cancel: threading.Event | None = None) -> ImageData:
+        """Upscale an :class:`ImageData` (any supported kind) and keep its metadata. ``cancel``:
+        an event checked between tiles (``srgan.inference.Cancelled`` once it is set)."""
         color = upscale_array(
             self.generator,
             img.color if not img.is_gray else img.color[..., 0],
@@ -92,9 +94,14 @@ class SRModel:
             self.channels_last,
             self.dtype,
             self.workers,
+            cancel,
         )
         if not all_finite(color):
-            raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
+            if self.precision == "fp16":
+                raise FloatingPointError("the model produced NaN/Inf (fp16 overflow?): run again without --half")
+            raise FloatingPointError(
+                f"the model {self.name} produced NaN/Inf in {self.precision}: its weights are unusable for this input"
+            )
         if img.is_gray:
             color = color.mean(axis=2, keepdims=True)
         return img.with_pixels(color, bicubic_upscale(img, self.scale, color=False).alpha)

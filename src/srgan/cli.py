@@ -432,9 +432,39 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         default_model=args.model,
         device=args.device,
         models_dir=args.models_dir,
+        tile=args.tile,
+        header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    from .server.limits import RateLimitedLog, header_timeout_protocol
+
+    _raise_open_file_limit()
+    logging.getLogger("asyncio").addFilter(RateLimitedLog(10.0))  # accept() errors at the fd limit: one line per 10 s
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        http=header_timeout_protocol(settings.header_timeout),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.max_connections,
+    )
     return EXIT_OK
+
+
+def _raise_open_file_limit() -> None:
+    """Lift the soft open-file limit to the hard one (connections are file descriptors)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else max(soft, 65536), hard)
+            )
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -723,6 +753,27 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-upload-bytes", type=int, default=_S.max_upload_bytes)
     sv.add_argument("--max-input-pixels", type=int, default=_S.max_input_pixels)
     sv.add_argument("--max-output-pixels", type=int, default=_S.max_output_pixels)
+    sv.add_argument(
+        "--tile", type=int, default=_S.tile, help=f"LR tile side; cancellation is checked per tile (default {_S.tile})"
+    )
+    sv.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_S.header_timeout,
+        help="seconds a new connection may take to send its headers",
+    )
+    sv.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=_S.keep_alive_timeout,
+        help="seconds an idle keep-alive connection is kept",
+    )
+    sv.add_argument(
+        "--max-connections",
+        type=int,
+        default=_S.max_connections,
+        help="open connections and requests at once; more get 503",
+    )
     sv.set_defaults(func=_cmd_serve)
 
     ins = sub.add_parser("inspect", help="show the super-resolution provenance stored in an image")

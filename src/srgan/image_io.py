@@ -23,6 +23,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "ImageError",
+    "check_format_size",
     "ImageData",
     "read_image",
     "read_image_bytes",
@@ -65,6 +66,30 @@ class ImageData:
 
     def with_pixels(self, color: np.ndarray, alpha: np.ndarray | None) -> "ImageData":
         return replace(self, color=color, alpha=alpha)
+
+
+MAX_TEXT_CHUNK = 16 * 1024  # bytes of one text chunk (PNG tEXt/zTXt/iTXt) copied from input to output
+MAX_TEXT_TOTAL = 64 * 1024  # bytes of all of them
+
+
+def _capped_text(text: dict[str, str]) -> dict[str, str]:
+    """The input's text chunks that are copied to the output: each at most MAX_TEXT_CHUNK bytes
+    and MAX_TEXT_TOTAL in all, in file order; longer ones are dropped (with a warning), so that a
+    small upload with a compressed 60 MB zTXt chunk cannot return a 60 MB file."""
+    kept, total, dropped = {}, 0, []
+    for k, v in text.items():
+        size = len(k) + len(v.encode("utf-8", "replace"))
+        if size > MAX_TEXT_CHUNK or total + size > MAX_TEXT_TOTAL:
+            dropped.append(k)
+            continue
+        kept[k], total = v, total + size
+    if dropped:
+        warnings.warn(
+            f"text metadata not copied to the output (over {MAX_TEXT_CHUNK // 1024} KB, "
+            f"or {MAX_TEXT_TOTAL // 1024} KB in all): {', '.join(dropped[:5])}",
+            stacklevel=3,
+        )
+    return kept
 
 
 def _png_bit_depth(head: bytes) -> int | None:
@@ -127,7 +152,7 @@ def from_pil(im: Image.Image) -> ImageData:
         alpha = arr[..., -1] if has_alpha else None
     else:
         raise ImageError(f"unsupported image mode {mode}")
-    text = {k: v for k, v in im.info.items() if isinstance(v, str) and k not in ("dpi",)}
+    text = _capped_text({k: v for k, v in im.info.items() if isinstance(v, str) and k not in ("dpi",)})
     return ImageData(
         np.ascontiguousarray(color, dtype=np.float32),
         None if alpha is None else np.ascontiguousarray(alpha, np.float32),
@@ -263,6 +288,18 @@ def _encode_png16(img: ImageData) -> bytes:
     out = io.BytesIO()
     png.write_chunks(out, [chunks[0], *extra, *chunks[1:]])
     return out.getvalue()
+
+
+FORMAT_MAX_SIDE = {"webp": 16383, "jpeg": 65500, "jpg": 65500}  # libwebp's and libjpeg's limits per side
+
+
+def check_format_size(fmt: str, width: int, height: int) -> None:
+    """Raise :class:`ImageError` when ``fmt`` cannot hold a ``width`` x ``height`` image."""
+    limit = FORMAT_MAX_SIDE.get(fmt.lower().lstrip("."))
+    if limit is not None and max(width, height) > limit:
+        raise ImageError(
+            f"a {width}x{height} output is too large for {fmt.upper()} (at most {limit} px per side); use PNG"
+        )
 
 
 def encode_image(img: ImageData, fmt: str, quality: int = 95) -> bytes:

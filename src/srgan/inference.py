@@ -10,6 +10,7 @@ sub-tiles. Architectures with an unbounded receptive field run untiled.
 
 from __future__ import annotations
 
+import threading
 from typing import Iterator
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch import nn
 
 from .models.registry import receptive_radius
 
-__all__ = ["DEFAULT_TILE", "resolve_device", "upscale_tensor", "upscale_array"]
+__all__ = ["DEFAULT_TILE", "Cancelled", "resolve_device", "upscale_tensor", "upscale_array"]
 
 DEFAULT_TILE = 512  # LR pixels per tile side: bounds memory, leaves the result unchanged
 
@@ -42,6 +43,16 @@ def _spans(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
         yield a, min(a + size, stop)
 
 
+class Cancelled(RuntimeError):
+    """The caller's cancel event was set (a request timed out, its client left): work stopped
+    between tiles."""
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+
+
 def _is_split(model: nn.Module) -> bool:
     return all(hasattr(model, a) for a in ("features", "reconstruct", "tile_radii"))
 
@@ -56,11 +67,13 @@ def _upscale_region_flat(
     cols: tuple[int, int],
     tile: int,
     radius: int,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, one tile grown by ``radius`` at a time."""
     h, w = x.shape[2:]
     for y0, y1 in _spans(*rows, tile):
         for x0, x1 in _spans(*cols, tile):
+            _check(cancel)
             iy0, iy1, ix0, ix1 = max(y0 - radius, 0), min(y1 + radius, h), max(x0 - radius, 0), min(x1 + radius, w)
             sr = model(x[:, :, iy0:iy1, ix0:ix1])
             oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
@@ -80,6 +93,7 @@ def _upscale_region(
     tile: int,
     tail_tile: int,
     batch: int = 1,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``.
 
@@ -93,6 +107,7 @@ def _upscale_region(
             fy0, fy1, fx0, fx1 = max(y0 - rt, 0), min(y1 + rt, h), max(x0 - rt, 0), min(x1 + rt, w)
             # ... and are exact there when the trunk sees its own radius beyond that
             iy0, iy1, ix0, ix1 = max(fy0 - rb, 0), min(fy1 + rb, h), max(fx0 - rb, 0), min(fx1 + rb, w)
+            _check(cancel)
             feats = model.features(x[:, :, iy0:iy1, ix0:ix1])[:, :, fy0 - iy0 : fy1 - iy0, fx0 - ix0 : fx1 - ix0]
             jobs: dict[tuple[int, int], list[tuple[int, int, int, int, int, int]]] = {}
             for sy0, sy1 in _spans(y0, y1, tail_tile):
@@ -101,6 +116,7 @@ def _upscale_region(
                     jobs.setdefault((ty1 - ty0, tx1 - tx0), []).append((sy0, sy1, sx0, sx1, ty0, tx0))
             for (th, tw), group in jobs.items():
                 for i in range(0, len(group), batch):
+                    _check(cancel)
                     chunk = group[i : i + batch]
                     crops = [
                         feats[:, :, ty0 - fy0 : ty0 - fy0 + th, tx0 - fx0 : tx0 - fx0 + tw]
@@ -123,8 +139,11 @@ def upscale_tensor(
     tail_tile: int = 128,
     workers: int = 1,
     batch: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> torch.Tensor:
     """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
+
+    ``cancel``: an event checked before every tile; once set, :class:`Cancelled` is raised.
 
     ``tile``: trunk tile side in LR pixels (None/0: whole image). ``tail_tile``:
     sub-tile side for the upsampling tail. ``workers`` > 1 splits the image into
@@ -137,6 +156,7 @@ def upscale_tensor(
     split = _is_split(model)
     radius = None if split else receptive_radius(model)
     if not split and radius is None:
+        _check(cancel)
         return model(x).clamp_(0, 1)
     tile = tile or max(h, w)
     tail_tile = min(tail_tile or tile, tile)
@@ -153,9 +173,9 @@ def upscale_tensor(
 
     def run(rows: tuple[int, int], cols: tuple[int, int]) -> None:
         if split:
-            _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch)
+            _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch, cancel)
         else:
-            _upscale_region_flat(model, x, out, scale, rows, cols, tile, radius)
+            _upscale_region_flat(model, x, out, scale, rows, cols, tile, radius, cancel)
 
     if workers == 1 or x.device.type != "cpu":
         run((0, h), (0, w))
@@ -185,6 +205,7 @@ def upscale_array(
     channels_last: bool = True,
     dtype: torch.dtype = torch.float32,
     workers: int = 1,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Upscale an HxWx3 (or HxW) array (uint8, or float in [0, 1]); returns float32 HxWx3 in [0, 1]."""
     if img.ndim == 2:
@@ -196,5 +217,5 @@ def upscale_array(
     x = x.to(device=device, dtype=dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = upscale_tensor(model, x, scale, tile, workers=workers)
+    y = upscale_tensor(model, x, scale, tile, workers=workers, cancel=cancel)
     return y[0].permute(1, 2, 0).float().cpu().numpy()

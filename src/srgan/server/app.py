@@ -20,12 +20,15 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
 from ..faithfulness import hallucination_map, lr_consistency, overlay
 from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
-from ..image_io import ImageError, encode_image, read_image_bytes
+from ..image_io import ImageError, check_format_size, encode_image, read_image_bytes
+from ..inference import Cancelled
+from .limits import UploadLimit
 from .settings import ServerSettings
 
 FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
@@ -92,6 +95,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="srgan-infer")
     admission = Admission(settings.workers + settings.queue_size)
     app.state.settings, app.state.pool, app.state.admission = settings, pool, admission
+    # multipart framing around the image: a little over the image limit
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes + 65536)
     try:
         import torch
 
@@ -102,6 +107,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,33 +177,48 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 "server busy: all workers and queue slots are taken; retry later",
                 {"Retry-After": str(settings.retry_after)},
             )
+        # the slot is released when the work really ends, not when the answer is sent: a request that
+        # timed out or lost its client is cancelled between tiles and keeps its slot until it stops
+        cancel = threading.Event()
+        t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
         try:
-            t0 = time.perf_counter()
-            loop = asyncio.get_running_loop()
             job = loop.run_in_executor(
-                executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha
+                executor, _work, pool, settings, data, image.filename or "upload", name, fmt, scale, alpha, cancel
             )
-            try:
-                body, used, consistency = await asyncio.wait_for(job, timeout=settings.request_timeout)
-            except asyncio.TimeoutError:
-                raise ApiError(
-                    503,
-                    f"request took longer than the {settings.request_timeout:g} s limit",
-                    {"Retry-After": str(settings.retry_after)},
-                ) from None
-            ms = (time.perf_counter() - t0) * 1000
-            return Response(
-                body,
-                media_type=FORMATS[fmt] if fmt in FORMATS else "image/png",
-                headers={
-                    "X-SRGAN-Model": used,
-                    "X-SRGAN-Time-Ms": f"{ms:.0f}",
-                    "Server-Timing": f"upscale;dur={ms:.0f}",
-                    "X-SRGAN-LR-Consistency-dB": f"{consistency:.2f}",
-                },
+        except BaseException:
+            admission.leave()
+            raise
+        job.add_done_callback(lambda _: admission.leave())
+        watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+        try:
+            done, _ = await asyncio.wait(
+                {job, watcher}, timeout=settings.request_timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            admission.leave()
+            watcher.cancel()
+        if job not in done:
+            cancel.set()
+            job.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieve the Cancelled error
+            if watcher in done:
+                return Response(status_code=499)  # client closed the request; nobody reads this
+            raise ApiError(
+                503,
+                f"request took longer than the {settings.request_timeout:g} s limit",
+                {"Retry-After": str(settings.retry_after)},
+            )
+        body, used, consistency = job.result()
+        ms = (time.perf_counter() - t0) * 1000
+        return Response(
+            body,
+            media_type=FORMATS[fmt] if fmt in FORMATS else "image/png",
+            headers={
+                "X-SRGAN-Model": used,
+                "X-SRGAN-Time-Ms": f"{ms:.0f}",
+                "Server-Timing": f"upscale;dur={ms:.0f}",
+                "X-SRGAN-LR-Consistency-dB": f"{consistency:.2f}",
+            },
+        )
 
     @app.post("/v1/hallucination-map")
     async def hallucination(
@@ -205,6 +231,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     return app
 
 
+async def _wait_for_disconnect(request: Request, every: float = 0.5) -> None:
+    """Return when the client has closed the connection."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(every)
+
+
 def _work(
     pool: ModelPool,
     settings: ServerSettings,
@@ -214,11 +246,14 @@ def _work(
     fmt: str,
     scale: int,
     alpha: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[bytes, str, float]:
     """Decode, check limits, upscale, encode (runs in a worker thread); also the LR-consistency PSNR.
 
     ``fmt == "map"`` returns the hallucination-map overlay as PNG instead of the image.
     """
+    if cancel is not None and cancel.is_set():  # timed out or abandoned while queued
+        raise Cancelled("cancelled before it started")
     try:
         img = read_image_bytes(data, filename, max_pixels=settings.max_input_pixels)
     except ImageError as exc:
@@ -241,13 +276,20 @@ def _work(
             f"output would be {w * model_scale}x{h * model_scale} = {w * h * model_scale**2 / 1e6:.1f} MP, over the "
             f"limit of {settings.max_output_pixels / 1e6:.1f} MP",
         )
-    out = bicubic_upscale(img, model_scale) if name == "bicubic" else model.upscale_data(img)
+    if fmt != "map":
+        try:
+            check_format_size(fmt, w * model_scale, h * model_scale)
+        except ImageError as exc:
+            raise ApiError(422, str(exc)) from None
+    out = bicubic_upscale(img, model_scale) if name == "bicubic" else model.upscale_data(img, cancel)
     consistency = lr_consistency(out.color, img.color, model_scale)
     if fmt == "map":
         if name == "bicubic":
             raise ApiError(422, "the hallucination map needs a model, not bicubic")
         ref_name = mmse_reference(model.config, model_scale)
-        reference = out if ref_name == name or ref_name not in pool.names() else pool.get(ref_name).upscale_data(img)
+        reference = (
+            out if ref_name == name or ref_name not in pool.names() else pool.get(ref_name).upscale_data(img, cancel)
+        )
         heat = hallucination_map(out.color, reference.color, img.color, model_scale)
         buf = io.BytesIO()
         Image.fromarray(overlay(out.color, heat)).save(buf, "PNG")

@@ -19,7 +19,9 @@ class ServerSettings:
     default_model: str = "srresnet-x4"
     device: str = "auto"
     tile: int = DEFAULT_TILE
-    models_dir: str | None = (
-        None  # further .safetensors models (e.g. from `srgan convert`), served beside the packaged ones
-    )
+    # further .safetensors models (e.g. from `srgan convert`), served beside the packaged ones
+    models_dir: str | None = None
+    header_timeout: float = 10.0  # seconds a new connection may take to send its request headers
+    keep_alive_timeout: int = 5  # seconds an idle keep-alive connection is kept
+    max_connections: int = 256  # open connections and requests at once; more get 503 from uvicorn
     provenance: bool = True  # mark every output as synthesised (PNG text / XMP)
