@@ -20,13 +20,27 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(*args: str, startup_timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Yield ``(base_url, process)`` of a server bound to 127.0.0.1; stops it afterwards."""
+def served(
+    *args: str, startup_timeout: float = 60, memory_mb: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Yield ``(base_url, process)`` of a server bound to 127.0.0.1; stops it afterwards.
+    ``memory_mb`` caps the server's address space (RLIMIT_AS), as a small container would."""
+    import os
+
     port = _free_port()
+
+    def cap() -> None:
+        if memory_mb:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "srgan.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=cap if memory_mb else None,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

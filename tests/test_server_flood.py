@@ -52,3 +52,65 @@ def test_flood_gets_images_or_clean_refusals_and_server_survives():
         with httpx.Client(base_url=url, timeout=60) as c:  # still healthy and serving
             assert c.get("/healthz").json()["in_flight"] == 0
             assert c.post("/v1/upscale", files={"image": ("a.png", payload)}).status_code == 200
+
+
+def test_mixed_hostile_flood_thin_images_huge_bodies_slow_clients():
+    """Thin images, 300 MB bodies and clients that trickle their headers, beside normal requests:
+    every answer is an image or a clean 4xx/5xx, and the server's RSS stays under the bound."""
+    import socket
+    import time
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    Image.fromarray(natural_image(48, 48)).save(buf, "PNG")
+    normal = buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((2, 6000, 3)) * 255).astype(np.uint8)).save(buf, "PNG")
+    thin = buf.getvalue()
+    args = ("--device", "cpu", "--workers", "1", "--queue", "2", "--timeout", "60", "--header-timeout", "2")
+    with served(*args) as (url, proc):
+        host, port = url.removeprefix("http://").split(":")
+
+        def post(payload):
+            with httpx.Client(base_url=url, timeout=120) as c:
+                return c.post("/v1/upscale", files={"image": ("a.png", payload)}).status_code
+
+        def huge():
+            s = socket.create_connection((host, int(port)))
+            s.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Length: 314572800\r\n\r\n" + b"a" * 65536)
+            s.settimeout(10)
+            answer = s.recv(200)
+            s.close()
+            return int(answer.split()[1])
+
+        def slow():
+            s = socket.create_connection((host, int(port)))
+            s.settimeout(10)
+            closed_at = None
+            t = time.perf_counter()
+            try:
+                for ch in b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\n":
+                    s.sendall(bytes([ch]))
+                    time.sleep(0.2)
+            except OSError:
+                closed_at = time.perf_counter() - t
+            s.close()
+            return closed_at
+
+        with ThreadPoolExecutor(12) as pool:
+            jobs = [pool.submit(post, thin) for _ in range(3)] + [pool.submit(post, normal) for _ in range(4)]
+            jobs += [pool.submit(huge) for _ in range(3)]
+            slow_jobs = [pool.submit(slow) for _ in range(4)]
+            codes = [j.result() for j in jobs]
+            closed = [j.result() for j in slow_jobs]
+        assert set(codes) <= {200, 413, 429, 503} and codes[-3:] == [413, 413, 413], codes
+        assert codes.count(200) >= 2
+        assert all(c is not None and c < 8 for c in closed), (
+            f"trickling clients cut off after the header timeout: {closed}"
+        )
+        rss = peak_rss_mb(proc.pid)
+        print(f"mixed flood: codes {codes}, slow clients closed after {closed} s, server peak RSS {rss:.0f} MB")
+        assert rss < RSS_BOUND_MB
+        with httpx.Client(base_url=url, timeout=60) as c:
+            assert c.post("/v1/upscale", files={"image": ("a.png", normal)}).status_code == 200

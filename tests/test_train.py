@@ -234,7 +234,7 @@ def test_corrupt_newest_checkpoint_falls_back(tmp_path, damage, caplog):
     assert load_latest_checkpoint(tmp_path / "c" / "checkpoints")[0]["step"] == 4
 
 
-def test_checkpoint_carries_its_digest_and_legacy_files_still_load(tmp_path, caplog):
+def test_checkpoint_carries_its_digest_and_legacy_files_load_only_when_trusted(tmp_path, caplog):
     from srgan.train.checkpoint import MAGIC
 
     cfg = load_config(_config(tmp_path, "nd", steps=2))
@@ -244,7 +244,9 @@ def test_checkpoint_carries_its_digest_and_legacy_files_still_load(tmp_path, cap
     assert data.startswith(MAGIC) and not list((tmp_path / "nd" / "checkpoints").glob("*.sha256"))
     newest.write_bytes(data[len(MAGIC) + 65 :])  # a plain torch.save file, as older versions wrote
     state, path = load_latest_checkpoint(tmp_path / "nd" / "checkpoints")
-    assert path == newest and state["step"] == 2 and "unverified" in caplog.text
+    assert state["step"] == 1 and "no embedded SHA-256" in caplog.text, "unverifiable: the previous checkpoint is used"
+    state, path = load_latest_checkpoint(tmp_path / "nd" / "checkpoints", trust_unverified=True)
+    assert path == newest and state["step"] == 2 and "loading it unverified" in caplog.text
 
 
 def test_disk_full_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch):

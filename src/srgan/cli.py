@@ -69,8 +69,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .api import from_pretrained
-    from .faithfulness import enforce_consistency, lr_consistency
-    from .image_io import ImageError, read_image, write_image
+    from .faithfulness import MAX_PROJECTION_SIDE, enforce_consistency, lr_consistency
+    from .image_io import ImageError, check_format_size, read_image, write_image
 
     model = from_pretrained(
         args.model,
@@ -105,8 +105,21 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 dst = dst.with_suffix(".png")
             if dst.resolve() == src.resolve():
                 raise ImageError(f"{dst}: output would replace its own input")
-            if dst.exists() and not args.overwrite:
-                raise ImageError(f"{dst}: already exists (use --overwrite to replace it)")
+            compare_path = dst.with_name(f"{dst.stem}_compare.png") if args.compare else None
+            report_path = dst.with_name(f"{dst.stem}.report.json") if args.report else None
+            map_path = None
+            if args.hallucination_map:
+                target = Path(args.hallucination_map)
+                map_path = target if single and target.suffix else target / rel.parent / f"{rel.stem}_hallucination.png"
+            for p in (dst, compare_path, report_path, map_path):  # every file it would write, before any work
+                if p is not None and p.exists() and not args.overwrite:
+                    raise ImageError(f"{p}: already exists (use --overwrite to replace it)")
+            if args.format:
+                check_format_size(args.format, img.size[0] * model.scale, img.size[1] * model.scale)
+            if args.enforce_consistency and max(img.size) > MAX_PROJECTION_SIDE:
+                raise ImageError(
+                    f"{src}: --enforce-consistency supports inputs up to {MAX_PROJECTION_SIDE} px per side"
+                )
             if args.max_output_pixels and img.size[0] * img.size[1] * model.scale**2 > args.max_output_pixels:
                 raise ImageError(
                     f"{src}: output would be {img.size[0] * model.scale}x{img.size[1] * model.scale}, over "
@@ -130,13 +143,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             write_image(dst, sr, quality=args.quality, overwrite=args.overwrite)
-            if args.compare:
-                _write_upscale_comparison(img, sr, model, dst.with_name(f"{dst.stem}_compare.png"))
-            if args.hallucination_map:
-                target = Path(args.hallucination_map)
-                map_path = target if single and target.suffix else target / rel.parent / f"{rel.stem}_hallucination.png"
+            if compare_path is not None:
+                _write_upscale_comparison(img, sr, model, compare_path)
+            if map_path is not None:
                 _write_hallucination_map(img, sr, reference_model, map_path)
-            if args.report:
+            if report_path is not None:
                 report = {
                     "input": str(src),
                     "output": str(dst),
@@ -148,7 +159,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                     "enforced_consistency": bool(args.enforce_consistency),
                     "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3),
                 }
-                dst.with_name(f"{dst.stem}.report.json").write_text(json.dumps(report, indent=2) + "\n")
+                report_path.write_text(json.dumps(report, indent=2) + "\n")
             if not args.quiet and len(inputs) < 2:
                 print(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})")
         except ImageError as exc:
@@ -359,13 +370,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     term["weights"] = args.vgg_weights
         if args.minutes:
             cfg = _fit_to_budget(cfg, args.minutes, args.resume)
-        done = load_latest_checkpoint(Path(cfg.out_dir) / "checkpoints") if args.resume else None
+        done = load_latest_checkpoint(Path(cfg.out_dir) / "checkpoints", args.trust_unverified) if args.resume else None
         if done is not None and int(done[0]["step"]) >= cfg.steps:
             print(f"stage {cfg.name}: already complete ({cfg.out_dir})")
             continue
         if len(stages) > 1:
             print(f"stage {cfg.name}: {cfg.stage}, {cfg.steps} steps -> {cfg.out_dir}")
-        Trainer(cfg, resume=args.resume).fit(progress=not args.no_progress)
+        Trainer(cfg, resume=args.resume, restart=args.restart, trust_unverified=args.trust_unverified).fit(
+            progress=not args.no_progress
+        )
     return EXIT_OK
 
 
@@ -491,8 +504,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     for f in args.files:
         try:
             rec = read_provenance(f)
-        except (OSError, ValueError) as exc:
-            _error(f"{f}: cannot read ({exc})")
+        except (OSError, ValueError, RecursionError) as exc:
+            _error(f"{f}: cannot read ({str(exc)[:200] or type(exc).__name__})")
             failed += 1
             continue
         if rec is None:
@@ -518,7 +531,7 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     from .hub import save_generator
     from .train.checkpoint import generator_from_run
 
-    g, state, path = generator_from_run(args.run, ema=not args.no_ema)
+    g, state, path = generator_from_run(args.run, ema=not args.no_ema, trust_unverified=args.trust_unverified)
     cfg = json.loads(state["config"])
     extra = {
         "name": Path(args.output).stem,
@@ -734,6 +747,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--vgg-weights", help="local VGG19 ImageNet weights (torchvision's vgg19-dcbb9e9d.pth) for offline use"
     )
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
+    t.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: when no checkpoint is readable, set them aside and start over",
+    )
+    t.add_argument(
+        "--trust-unverified",
+        action="store_true",
+        help="load checkpoints of older srgan versions, which carry no SHA-256",
+    )
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -832,6 +855,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="training run folder (out_dir; its newest checkpoint) or one checkpoint file")
     x.add_argument("output", help="destination .safetensors")
     x.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    x.add_argument(
+        "--trust-unverified", action="store_true", help="read checkpoints of older srgan versions (no SHA-256)"
+    )
     x.set_defaults(func=_cmd_export_weights)
     return p
 

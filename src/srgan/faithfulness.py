@@ -50,13 +50,22 @@ def _as_unit(img: np.ndarray) -> np.ndarray:
     return np.asarray(img, np.float64)
 
 
+MAX_PROJECTION_SIDE = 2048  # LR pixels per side: the projection's dense per-axis matrices stay under ~150 MB
+
+
 def enforce_consistency(sr: np.ndarray, lr: np.ndarray, scale: int, rounds: int = 3) -> np.ndarray:
     """Project ``sr`` so that its bicubic downscale equals ``lr`` (up to clipping and quantisation).
 
-    Returns float64 in [0, 1] of the shape of ``sr``.
+    Returns float64 in [0, 1] of the shape of ``sr``. The per-axis operators are dense, so the LR
+    may be at most :data:`MAX_PROJECTION_SIDE` pixels per side (ValueError beyond).
     """
-    x = _planes(_as_unit(sr)).copy()
     y = _planes(_as_unit(lr))
+    if max(y.shape[:2]) > MAX_PROJECTION_SIDE:
+        raise ValueError(
+            f"consistency enforcement supports inputs up to {MAX_PROJECTION_SIDE} px per side, got "
+            f"{y.shape[1]}x{y.shape[0]}"
+        )
+    x = _planes(_as_unit(sr)).copy()
     h, w = x.shape[:2]
     wh = resize_weights(h, y.shape[0], y.shape[0] / h)  # (h/s, h)
     ww = resize_weights(w, y.shape[1], y.shape[1] / w)  # (w/s, w)

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .convert import ConvertError, detect_layout, fill_bn_counters, unwrap_state
-from .models.registry import ArchError, build_generator, generator_config, get_arch
+from .models.registry import ArchError, build_generator, checked_params, generator_config
 
 __all__ = [
     "ModelFileError",
@@ -97,13 +97,38 @@ def read_config(path: str | Path) -> dict[str, Any]:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: not a valid safetensors file ({exc})") from None
-    cfg = json.loads(meta.get(CONFIG_KEY, "{}"))
+    cfg = _json_object(meta.get(CONFIG_KEY, "{}"), f"{path}: metadata {CONFIG_KEY}")
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
-        cfg.update(json.loads(sidecar.read_text()))
+        try:
+            text = sidecar.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{sidecar}: unreadable model card ({exc})") from None
+        cfg.update(_json_object(text, str(sidecar)))
     if LEGACY_ARCH_KEY in cfg:
         cfg.setdefault("arch", cfg.pop(LEGACY_ARCH_KEY))
     return cfg
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    """A JSON object from untrusted text; anything else (a list, a number, null, bad JSON,
+    nesting deep enough to exhaust the parser) is a :class:`ModelFileError`."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{where}: not valid JSON ({str(exc)[:80]})") from None
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where}: must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _header_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Name -> (shape, dtype) of every tensor of a safetensors file, from its header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), str(f.get_slice(k).get_dtype())) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: truncated or corrupted safetensors file ({exc})") from None
 
 
 def read_state_file(path: str | Path, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
@@ -131,17 +156,21 @@ def read_state_file(path: str | Path, allow_pickle: bool = False) -> dict[str, t
         raise ModelFileError(f"{path}: truncated or corrupted safetensors file ({exc})") from None
 
 
-def _state_and_config(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors renamed to an srgan architecture, and the config that builds it."""
+def _state_and_config(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
+    """The config that builds the network, and (for pickles and files without an srgan config,
+    whose layout is recognised from the tensors) the tensors; None when they are still to load."""
     cfg = {} if path.suffix.lower() in PICKLE_SUFFIXES else read_config(path)
-    state = read_state_file(path, allow_pickle)
     if "arch" in cfg:
-        return state, cfg
+        return None, cfg
+    state = read_state_file(path, allow_pickle)
     try:  # no srgan config (a pickle, or a bare safetensors file): recognise the layout
         layout, arch, params, state = detect_layout(state)
     except ConvertError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     return state, {**cfg, "arch": arch, **params, "source_layout": layout}
+
+
+_FLOAT_DTYPES = {"F16", "BF16", "F32", "F64", "float16", "bfloat16", "float32", "float64"}
 
 
 def load_generator(
@@ -151,34 +180,54 @@ def load_generator(
     models_dir: str | Path | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Build the generator of a packaged name or weight file (any registered architecture,
-    or a recognised foreign layout) and check that the weights fit it."""
+    or a recognised foreign layout) and check that the weights fit it.
+
+    The file is untrusted: its config is checked (types, the registry's ranges), the network is
+    first built on the meta device (no memory) and its tensor names, shapes and dtypes are compared
+    with the file's header; only then are the weights read and the real network built."""
     path = resolve_model_path(name_or_path, models_dir)
     state, cfg = _state_and_config(path, allow_pickle)
+    arch = cfg.get("arch")
     try:
-        arch = get_arch(str(cfg["arch"]))
-        params = {k: cfg[k] for k in arch.defaults if k in cfg}
-        model = build_generator(str(cfg["arch"]), **params)
-    except (KeyError, ValueError, TypeError, ArchError) as exc:
+        if not isinstance(arch, str):
+            raise ArchError(f"arch must be a name, got {arch!r}")
+        params = checked_params(arch, cfg)
+        with torch.device("meta"):
+            skeleton = build_generator(arch, **params)
+    except (ValueError, TypeError, ArchError) as exc:
         raise ModelFileError(f"{path}: bad model config ({exc})") from None
-    if expect_scale is not None and model.scale != expect_scale:
-        raise ModelFileError(f"{path}: model is x{model.scale}, but x{expect_scale} was requested")
-    own = model.state_dict()
-    state = fill_bn_counters(state, own)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    if expect_scale is not None and skeleton.scale != expect_scale:
+        raise ModelFileError(f"{path}: model is x{skeleton.scale}, but x{expect_scale} was requested")
+    own = skeleton.state_dict()
+    if state is None:
+        found = _header_shapes(path)
+    else:
+        found = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state.items()}
+    counters = {k: (tuple(v.shape), "counter") for k, v in own.items() if k.endswith("num_batches_tracked")}
+    found = {**counters, **found}  # BatchNorm counters that older files lack are filled in with 0
+    missing = sorted(set(own) - set(found))
+    unexpected = sorted(set(found) - set(own))
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
-        raise ModelFileError(f"{path}: weights do not match {_describe(model)}: {'; '.join(parts)}")
+        raise ModelFileError(f"{path}: weights do not match {_describe(skeleton)}: {'; '.join(parts)}")
     for k, v in own.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise ModelFileError(f"{path}: tensor {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
+        shape, dtype = found[k]
+        if shape != tuple(v.shape):
+            raise ModelFileError(f"{path}: tensor {k} has shape {shape}, expected {tuple(v.shape)}")
+        if v.dtype.is_floating_point and dtype not in _FLOAT_DTYPES:
+            raise ModelFileError(f"{path}: tensor {k} is {dtype}; weights must be floating point")
+    if state is None:
+        state = read_state_file(path, allow_pickle)
+    state = fill_bn_counters(state, own)
+    for k, v in own.items():
         if v.dtype.is_floating_point and not torch.isfinite(state[k]).all():
             raise ModelFileError(f"{path}: tensor {k} contains NaN or infinity")
-    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+    model = build_generator(arch, **params)
+    model.load_state_dict({k: state[k].to(v.dtype) for k, v in model.state_dict().items()})
     model.eval()
     cfg.setdefault("name", path.stem)
     return model, cfg

@@ -353,6 +353,20 @@ def encode_image(img: ImageData, fmt: str, quality: int = 95) -> bytes:
     return buf.getvalue()
 
 
+def _remove_orphans(path: Path) -> None:
+    """Delete ``.<name>.tmp<pid>`` files that a killed srgan left beside ``path`` (their process is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # exists, another user's
+
+
 def write_image(path: str | Path, img: ImageData, quality: int = 95, overwrite: bool = False) -> Path:
     """Write ``img`` to ``path`` (format from the extension) atomically; never overwrites unless asked."""
     path = Path(path)
@@ -363,6 +377,7 @@ def write_image(path: str | Path, img: ImageData, quality: int = 95, overwrite: 
     except ImageError as exc:
         raise ImageError(f"{path}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_bytes(data)

@@ -53,15 +53,33 @@ def to_xmp(record: dict[str, Any]) -> bytes:
 def read_provenance(path: str | Path) -> dict[str, Any] | None:
     """The provenance record of an image written by srgan, or None."""
     with Image.open(path) as im:
-        text = im.info.get(PNG_KEY)
-        if text is None and hasattr(im, "text"):
-            text = im.text.get(PNG_KEY)
-        if text is not None:
-            return json.loads(text)
-        xmp = im.info.get("xmp")
-        if xmp:
-            xmp = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp
-            m = re.search(r'srgan:provenance="([^"]*)"', xmp)
-            if m:
-                return json.loads(html.unescape(m.group(1)))
+        return _parse(_record_text(im))
+
+
+def _parse(text: str | None) -> dict[str, Any] | None:
+    """The record as a dict; a record that is not a JSON object, or nests beyond what the parser
+    can follow, is a ValueError (it was not written by srgan)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("provenance record is nested too deeply to be srgan's") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"provenance record is a {type(value).__name__}, not srgan's")
+    return value
+
+
+def _record_text(im: Image.Image) -> str | None:
+    text = im.info.get(PNG_KEY)
+    if text is None and hasattr(im, "text"):
+        text = im.text.get(PNG_KEY)
+    if text is not None:
+        return text
+    xmp = im.info.get("xmp")
+    if xmp:
+        xmp = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp
+        m = re.search(r'srgan:provenance="([^"]*)"', xmp)
+        if m:
+            return html.unescape(m.group(1))
     return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from torch import nn
@@ -31,6 +31,7 @@ __all__ = [
     "generator_config",
     "receptive_radius",
     "check_params",
+    "checked_params",
 ]
 
 
@@ -38,13 +39,25 @@ class ArchError(ValueError):
     """An unknown architecture or constructor parameter."""
 
 
+# bounds on constructor arguments read from model files: a file's config is untrusted input, and
+# a 196-byte file must not make us build a network of 200000 blocks
+DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
+    "scale": (1, 8),
+    "num_blocks": (0, 64),
+    "channels": (1, 256),
+    "growth_channels": (1, 256),
+}
+
+
 @dataclass(frozen=True)
 class Arch:
-    """One architecture: constructor, receptive radius (LR px, or None when unbounded), fast path."""
+    """One architecture: constructor, receptive radius (LR px, or None when unbounded), fast path,
+    and the ranges its numeric arguments may take in a model file."""
 
     build: Callable[..., nn.Module]
     radius: Callable[[Any], int | None]
     fast: Callable[[Any], nn.Module] | None = None
+    limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -96,6 +109,27 @@ def build_generator(arch: str = "srresnet", **params: Any) -> nn.Module:
     spec = get_arch(arch)
     check_params(spec.build, params, f"architecture '{arch}'")
     return spec.build(**params)
+
+
+def checked_params(arch: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of ``arch`` found in an untrusted ``config`` (a model file's),
+    each of its default's type and within the architecture's limits; :class:`ArchError` otherwise."""
+    spec = get_arch(arch)
+    params = {}
+    for key, default in spec.defaults.items():
+        if key not in config:
+            continue
+        value = config[key]
+        kind = type(default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            raise ArchError(f"{key} must be {kind.__name__}, got {value!r}")
+        low, high = spec.limits.get(key, (float("-inf"), float("inf")))
+        if kind in (int, float) and not low <= value <= high:
+            raise ArchError(f"{key} = {value} is out of range [{low:g}, {high:g}]")
+        params[key] = value
+    return params
 
 
 def build_discriminator(arch: str = "srgan", **params: Any) -> nn.Module:

@@ -68,7 +68,10 @@ class Stage:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        from .checkpoint import check_float_weights
+
         for k, m in self.modules().items():
+            check_float_weights(_unwrap(m).state_dict(), state[k], k)
             _unwrap(m).load_state_dict(state[k])
         for k, o in self.optimizers.items():
             o.load_state_dict(state[f"optim_{k}"])

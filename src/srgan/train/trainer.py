@@ -23,13 +23,19 @@ from ..image_io import quantize
 from ..inference import resolve_device, upscale_array
 from ..metrics import evaluate_pair
 from ..models.registry import build_discriminator, build_generator
-from .checkpoint import generator_from_run, load_latest_checkpoint, save_checkpoint
+from .checkpoint import (
+    generator_from_run,
+    list_checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
+    set_aside_unreadable,
+)
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
 from .stages import STAGES, Stage, _unwrap
 
-__all__ = ["Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields"]
+__all__ = ["ResumeError", "Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields"]
 
 log = logging.getLogger(__name__)
 HEAD_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d"]  # then one loss_<name> column per declared loss term
@@ -39,6 +45,10 @@ TAIL_FIELDS = ["d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_tim
 def csv_fields(cfg: TrainConfig) -> list[str]:
     """metrics.csv's columns: derived from the declared loss terms, so none is ever dropped."""
     return HEAD_FIELDS + cfg.objective().columns + TAIL_FIELDS
+
+
+class ResumeError(RuntimeError):
+    """--resume found checkpoints but could read none of them."""
 
 
 def single_threaded_worker(worker_id: int) -> None:
@@ -138,7 +148,12 @@ def load_initial_generator(source: str, generator: nn.Module) -> None:
 class Trainer:
     """Runs a :class:`TrainConfig` to completion; resumes from ``out_dir`` if asked. DDP under ``torchrun``."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+    def __init__(
+        self, cfg: TrainConfig, resume: bool = False, restart: bool = False, trust_unverified: bool = False
+    ) -> None:
+        """``resume``: continue from the newest readable checkpoint. When checkpoints exist but none
+        can be read, that is an error unless ``restart`` (they are set aside and training starts
+        over). ``trust_unverified``: load checkpoints of older srgan versions without a digest."""
         cfg.data.require_train()
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
@@ -188,6 +203,7 @@ class Trainer:
             self.stage = stage_cls(g_train, cfg, self.device)
         self.step = 0
         self._fields = csv_fields(cfg)
+        self.restart, self.trust_unverified = restart, trust_unverified
         if resume:
             self._resume()
         if self.dist.is_main:
@@ -217,9 +233,19 @@ class Trainer:
         }
 
     def _resume(self) -> None:
-        found = load_latest_checkpoint(self.ckpt_dir)
+        found = load_latest_checkpoint(self.ckpt_dir, self.trust_unverified)
         if found is None:
-            log.warning("no checkpoint in %s: starting from scratch", self.ckpt_dir)
+            damaged = list_checkpoints(self.ckpt_dir)
+            if damaged and not self.restart:
+                raise ResumeError(
+                    f"--resume: none of the {len(damaged)} checkpoints in {self.ckpt_dir} is readable (see the "
+                    "warnings "
+                    "above); pass --restart to set them aside and start over"
+                )
+            if damaged and self.dist.is_main:
+                moved = set_aside_unreadable(self.ckpt_dir)
+                log.warning("set %d unreadable checkpoints aside (%s ...)", len(moved), moved[0].name)
+            log.warning("no readable checkpoint in %s: starting from scratch", self.ckpt_dir)
             if self.cfg.init_generator:
                 load_initial_generator(self.cfg.init_generator, _unwrap(self.stage.generator))
                 if self.ema:
