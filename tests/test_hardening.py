@@ -133,6 +133,22 @@ def test_after_a_timeout_the_next_request_is_served_at_once():
             assert c.get("/healthz").json()["in_flight"] == 0
 
 
+def test_a_client_that_leaves_cancels_its_work():
+    big = _png(natural_image(900, 900))
+    with served("--device", "cpu", "--workers", "1", "--timeout", "120", "--tile", "64") as (url, proc):
+        with httpx.Client(base_url=url, timeout=60) as c:
+            c.post("/v1/upscale", files={"image": ("s.png", _png(natural_image(24, 24)))})  # load the model first
+            try:
+                httpx.post(url + "/v1/upscale", files={"image": ("big.png", big)}, timeout=1.5)
+            except httpx.TimeoutException:
+                pass  # the client gave up and closed its connection
+            assert c.get("/healthz").json()["in_flight"] == 1
+            t = time.perf_counter()
+            while c.get("/healthz").json()["in_flight"] and time.perf_counter() - t < 10:
+                time.sleep(0.1)
+            assert c.get("/healthz").json()["in_flight"] == 0 and time.perf_counter() - t < 4, "stopped, not finished"
+
+
 def _raw_request(url: str, head: bytes, body_chunks, read_timeout: float = 10) -> tuple[bytes, int]:
     """Send ``head`` then the chunks until the server answers; (response, body bytes sent)."""
     host, port = url.removeprefix("http://").split(":")
