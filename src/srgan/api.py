@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from .hub import DEFAULT_MODEL, interpolate_generators, load_generator, mmse_reference
+from .hub import (
+    DEFAULT_MODEL,
+    ModelFileError,
+    blendable_models,
+    interpolate_generators,
+    load_generator,
+    mmse_reference,
+    resolve_model_path,
+)
 from .image_io import ImageData, all_finite, from_pil, quantize, to_pil
 from .imresize import imresize
 from .inference import DEFAULT_TILE, resolve_device, upscale_array
@@ -82,9 +90,15 @@ class SRModel:
     def __repr__(self) -> str:
         return f"SRModel(name={self.name!r}, arch={self.generator.arch!r}, scale={self.scale}, device={self.device})"
 
-    def upscale_data(self, img: ImageData, cancel: threading.Event | None = None) -> ImageData:
+    def upscale_data(
+        self,
+        img: ImageData,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImageData:
         """Upscale an :class:`ImageData` (any supported kind) and keep its metadata. ``cancel``:
-        an event checked between tiles (``srgan.inference.Cancelled`` once it is set)."""
+        an event checked between tiles (``srgan.inference.Cancelled`` once it is set);
+        ``progress(done, total)``: called after each tile."""
         color = upscale_array(
             self.generator,
             img.color if not img.is_gray else img.color[..., 0],
@@ -95,6 +109,7 @@ class SRModel:
             self.dtype,
             self.workers,
             cancel,
+            progress,
         )
         if not all_finite(color):
             if self.precision == "fp16":
@@ -172,6 +187,15 @@ def from_pretrained(
     generator, cfg = load_generator(name_or_path, allow_pickle=allow_pickle, models_dir=models_dir)
     if alpha is not None:
         ref_name = reference or mmse_reference(cfg, generator.scale)
+        same = (
+            resolve_model_path(ref_name, models_dir).resolve() == resolve_model_path(name_or_path, models_dir).resolve()
+        )
+        if same:
+            takers = ", ".join(blendable_models(models_dir)) or "none installed"
+            raise ModelFileError(
+                f"--alpha blends a perceptual model with its PSNR-oriented partner, and "
+                f"{cfg.get('name', name_or_path)} is its own (nothing to blend); models that take --alpha: {takers}"
+            )
         mmse, _ = load_generator(ref_name, allow_pickle=allow_pickle, models_dir=models_dir)
         generator = interpolate_generators(mmse, generator, float(alpha))
         cfg = {

@@ -69,11 +69,21 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .api import from_pretrained
+    from .data import IMAGE_EXTENSIONS
     from .faithfulness import MAX_PROJECTION_SIDE, enforce_consistency, lr_consistency
     from .image_io import ImageError, check_format_size, read_image, write_image
 
+    inputs = _expand_inputs(args.inputs)
+    if not inputs:
+        raise CLIError(
+            f"no images found in {', '.join(args.inputs)} (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
+    out = Path(args.output)
+    single = len(inputs) == 1 and out.suffix.lower() in OUTPUT_SUFFIXES and not out.is_dir()
+    if not single and out.exists() and not out.is_dir():
+        raise CLIError(f"{out} is a file; give a folder for {len(inputs)} inputs, or an image name for one")
     model = from_pretrained(
-        args.model,
+        _model_for_scale(args.model, args.scale),
         device=args.device,
         half=args.half,
         allow_pickle=args.allow_pickle,
@@ -83,16 +93,11 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         reference=args.alpha_reference,
     )
+    if args.scale and model.scale != args.scale:
+        raise CLIError(f"--scale {args.scale}: {model.name} upscales x{model.scale}; the scale comes from the model")
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
-    inputs = _expand_inputs(args.inputs)
-    out = Path(args.output)
-    single = (
-        len(inputs) == 1
-        and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-        and not out.is_dir()
-    )
     failed = 0
-    bar = tqdm(inputs, disable=args.quiet or len(inputs) < 2, unit="img", desc=f"{model.name} x{model.scale}")
+    bar = tqdm(inputs, disable=args.quiet or len(inputs) < 2 or None, unit="img", desc=f"{model.name} x{model.scale}")
     for src, rel in bar:
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -126,7 +131,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                     "--max-output-pixels"
                 )
             t0 = time.perf_counter()
-            sr = model.upscale_data(img)
+            with tqdm(total=0, unit="tile", leave=False, disable=args.quiet or None, desc=src.name) as tiles:
+                sr = model.upscale_data(img, progress=_tile_progress(tiles))
             if args.enforce_consistency:
                 sr.color = enforce_consistency(sr.color, img.color, model.scale).astype(np.float32)
             seconds = time.perf_counter() - t0
@@ -160,8 +166,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                     "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3),
                 }
                 report_path.write_text(json.dumps(report, indent=2) + "\n")
-            if not args.quiet and len(inputs) < 2:
-                print(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})")
+            if not args.quiet:
+                bar.write(f"{src} -> {dst} ({img.size[0]}x{img.size[1]} -> {sr.size[0]}x{sr.size[1]})", file=sys.stdout)
         except ImageError as exc:
             failed += 1
             bar.clear()
@@ -169,6 +175,40 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failed:
         _error(f"{failed} of {len(inputs)} inputs failed")
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def _tile_progress(bar):
+    """A progress callback for ``SRModel.upscale_data`` that drives a tqdm bar (total set on the first call)."""
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total=total)
+        bar.update(done - bar.n)
+
+    return update
+
+
+def _model_for_scale(model: str | None, scale: int | None) -> str:
+    """``-m`` if given (its scale is checked against ``--scale`` after loading), else the default
+    model, or the packaged srresnet of ``--scale``; a scale no packaged model has is an error that
+    lists the scales there are."""
+    from .hub import DEFAULT_MODEL, packaged_models, read_config
+
+    if model is not None:
+        return model
+    if scale is None:
+        return DEFAULT_MODEL
+    scales = {name: read_config(path).get("scale") for name, path in packaged_models().items()}
+    if read_config(packaged_models()[DEFAULT_MODEL]).get("scale") == scale:
+        return DEFAULT_MODEL
+    matches = sorted(n for n, s in scales.items() if s == scale)
+    if not matches:
+        have = ", ".join(f"{n} (x{s})" for n, s in sorted(scales.items()))
+        raise CLIError(f"--scale {scale}: no packaged model upscales x{scale}; the scale comes from the model: {have}")
+    return next((n for n in matches if n.startswith("srresnet")), matches[0])
 
 
 def _mmse_reference(model, args):
@@ -184,12 +224,12 @@ def _mmse_reference(model, args):
 
 def _write_hallucination_map(img, sr, reference_model, path: Path) -> None:
     """Overlay of where the output departs from the MMSE (SRResNet) estimate, plus LR inconsistency."""
-    from .faithfulness import hallucination_map, overlay
+    from .faithfulness import hallucination_map, overlay, with_legend
     from .figures import save_rgb
 
     reference = sr if reference_model is None else reference_model.upscale_data(img)
     heat = hallucination_map(sr.color, reference.color, img.color, sr.color.shape[0] // img.color.shape[0])
-    save_rgb(overlay(sr.color, heat), path)
+    save_rgb(with_legend(overlay(sr.color, heat)), path, provenance=sr.provenance)
 
 
 def _write_upscale_comparison(img, sr, model, path: Path, crop: int = 384) -> None:
@@ -216,15 +256,17 @@ def _write_upscale_comparison(img, sr, model, path: Path, crop: int = 384) -> No
         ("bicubic", np.clip(imresize(lr.astype(np.float64), s), 0, 1)),
         (model.name, out),
     ]
-    side_by_side(panels, path, title=title)
+    side_by_side(panels, path, title=title, provenance=sr.provenance)
 
 
 # --- evaluate ---------------------------------------------------------------------------
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from .api import from_pretrained
-    from .evaluate import bicubic_method, evaluate_set, format_markdown, model_method, write_reports
+    from .evaluate import bicubic_method, evaluate_set, format_markdown, model_method, scale_folders, write_reports
     from .figures import nearest_upscale, side_by_side
 
     models = [from_pretrained(m, device=args.device, allow_pickle=args.allow_pickle) for m in args.model]
@@ -250,10 +292,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         niqe_params = load_pristine(args.niqe_params)
     results = []
-    for root in args.datasets:
+    for root in tqdm(args.datasets, desc="sets", unit="set", disable=len(args.datasets) < 2 or None):
         fig_dir = Path(args.out) / "figures" / Path(root).name if args.save_figures else None
+        images = tqdm(desc=Path(root).name, unit="img", leave=False, disable=None)
 
-        def figure(name, lr, hr, outputs, metrics, fig_dir=fig_dir):
+        def figure(name, lr, hr, outputs, metrics, fig_dir=fig_dir, images=images):
+            images.update(1)
             if fig_dir is None:
                 return
             panels = [("original (HR)", hr), ("LR (nearest)", nearest_upscale(lr, scale))]
@@ -264,7 +308,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         if not Path(root).exists():
             raise CLIError(f"benchmark folder {root} does not exist")
+        have = scale_folders(root)
+        if have and scale not in have:
+            print(
+                f"note: {root} has no x{scale}/ folder (it has {', '.join(f'x{k}' for k in have)}); its x{scale} LR "
+                f"is made from {have[max(have)] / 'HR'} with MATLAB bicubic",
+                file=sys.stderr,
+            )
         results.append(evaluate_set(root, scale, methods, figure, niqe_params=niqe_params, artefacts=args.artefacts))
+        images.close()
     print(format_markdown(results))
     if args.out:
         for p in write_reports(results, args.out, tuple(args.formats.split(","))):
@@ -312,6 +364,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .metrics import evaluate_pair
 
     model = from_pretrained(args.model, device=args.device)
+    out = Path(args.output)
+    names = ("input_lr.png", "bicubic.png", f"{model.name}.png", "comparison.png")
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not args.overwrite:
+        raise CLIError(f"{out} already holds {existing[0]}: use --overwrite to replace the demo's files, or another -o")
     src = args.image or matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     hr8 = np.clip(np.floor(read_image(src).color * 255 + 0.5), 0, 255).astype(np.uint8)
     s = model.scale
@@ -319,7 +376,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if hr8.shape[2] == 1:
         hr8 = hr8[..., 0]
     lr8 = imresize(hr8, 1 / s)
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     bic, sr = imresize(lr8, s), model.upscale(lr8)
     mb, ms = evaluate_pair(bic, hr8, s), evaluate_pair(sr, hr8, s)
@@ -593,9 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("upscale", help="upscale image files, folders or globs")
     u.add_argument("inputs", nargs="+", metavar="INPUT")
     u.add_argument("-o", "--output", required=True, help="output folder (or a file name for a single input)")
-    u.add_argument(
-        "-m", "--model", default=DEFAULT_MODEL, help=f"packaged model name or weight file (default {DEFAULT_MODEL})"
-    )
+    u.add_argument("-m", "--model", default=None, help=f"packaged model name or weight file (default {DEFAULT_MODEL})")
+    u.add_argument("--scale", type=int, help="pick the packaged model of this scale (the scale comes from the model)")
     model_args(u)
     u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
     u.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="inference precision (default fp32)")
@@ -708,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-m", "--model", default=DEFAULT_MODEL)
     d.add_argument("--image", help="use this photo instead of the bundled sample")
     d.add_argument("--device", default="auto")
+    d.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo in that folder")
     d.set_defaults(func=_cmd_demo)
 
     from .train.recipes import recipe_names

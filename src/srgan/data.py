@@ -204,7 +204,9 @@ class PairedImages:
     def __init__(self, root: str | Path, scale: int) -> None:
         root = Path(root)
         self.root, self.scale = root, scale
-        self.name = root.parent.name if root.name.lower().startswith("x") and root.name[1:].isdigit() else root.name
+        named = root.parent if root.name.upper() == "HR" else root  # Set5/x4/HR is Set5 too
+        is_scale = named.name.lower().startswith("x") and named.name[1:].isdigit()
+        self.name = named.parent.name if is_scale else named.name
         hr_dir = root / "HR" if (root / "HR").is_dir() else root
         lr_dir = root / "LR" if (root / "LR").is_dir() else None
         self.hr_paths = list_images(hr_dir)

@@ -68,10 +68,32 @@ class SetResult:
         return list(self.per_image)
 
 
-def find_benchmark_dir(path: str | Path, scale: int) -> Path:
-    """Accept ``Set5/x4``, or ``Set5`` holding an ``x4`` folder, or a plain HR folder."""
+def scale_folders(path: str | Path) -> dict[int, Path]:
+    """The ``x<N>`` subfolders of a benchmark set, by scale."""
     p = Path(path)
-    return p / f"x{scale}" if (p / f"x{scale}").is_dir() else p
+    if not p.is_dir():
+        return {}
+    return {
+        int(d.name[1:]): d for d in sorted(p.iterdir()) if d.is_dir() and d.name[:1] == "x" and d.name[1:].isdigit()
+    }
+
+
+def find_benchmark_dir(path: str | Path, scale: int) -> Path:
+    """Accept ``Set5/x4``, or ``Set5`` holding an ``x4`` folder, or a plain HR folder. A set with
+    ``x<N>`` folders but none for ``scale`` gives the HR images of its largest scale, from which
+    the LR is made with MATLAB bicubic (never the files of another scale's LR folder)."""
+    p = Path(path)
+    folders = scale_folders(p)
+    if scale in folders:
+        return folders[scale]
+    if folders:
+        hr = folders[max(folders)] / "HR"
+        if not hr.is_dir():
+            raise FileNotFoundError(
+                f"{p} has no x{scale}/ folder and {folders[max(folders)]} has no HR/ to make it from"
+            )
+        return hr
+    return p
 
 
 def evaluate_set(

@@ -18,7 +18,7 @@ import numpy as np
 from .imresize import imresize, resize_weights
 from .metrics import psnr
 
-__all__ = ["downscale", "lr_consistency", "enforce_consistency", "hallucination_map", "overlay"]
+__all__ = ["downscale", "lr_consistency", "enforce_consistency", "hallucination_map", "overlay", "with_legend"]
 
 
 def _planes(img: np.ndarray) -> np.ndarray:
@@ -123,3 +123,32 @@ def overlay(image: np.ndarray, heat: np.ndarray, strength: float = 0.6) -> np.nd
     a = strength * heat[..., None]
     out = (1 - a) * gray[..., None] + a * colors
     return np.clip(np.floor(out * 255 + 0.5), 0, 255).astype(np.uint8)
+
+
+LEGEND_UNITS = (  # the longest that fits is drawn
+    "1 = high-frequency departure from the MMSE estimate of 10% RMS, or LR error of 5%",
+    "1 = 10% RMS detail not in the MMSE estimate, or 5% LR error",
+    "1 = 10% RMS new detail or 5% LR error",
+    "1=10% RMS detail/5% LR err",
+)
+
+
+def with_legend(image: np.ndarray, height: int = 36) -> np.ndarray:
+    """``image`` (uint8 RGB, an :func:`overlay`) with a colour bar under it: the 'magma' scale of
+    the map from 0 (faithful) to 1 (invented or inconsistent) and its units (those of
+    :func:`hallucination_map`). Same width."""
+    import matplotlib
+    from PIL import Image, ImageDraw
+
+    w = image.shape[1]
+    bar = (matplotlib.colormaps["magma"](np.linspace(0, 1, w))[:, :3] * 255).astype(np.uint8)
+    strip = np.full((height, w, 3), 255, np.uint8)
+    strip[2:11] = bar[None]
+    canvas = Image.fromarray(strip)
+    draw = ImageDraw.Draw(canvas)
+    left, right = ("0 faithful", "invented 1") if w >= 130 else ("0", "1")
+    draw.text((1, 12), left, fill=(0, 0, 0))
+    draw.text((max(0, w - 1 - int(draw.textlength(right))), 12), right, fill=(0, 0, 0))
+    units = next((t for t in LEGEND_UNITS if draw.textlength(t) <= w - 2), LEGEND_UNITS[-1])
+    draw.text((1, 24), units, fill=(60, 60, 60))
+    return np.concatenate([image, np.asarray(canvas)], axis=0)

@@ -13,8 +13,11 @@ def nearest_upscale(img: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
 
 
-def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: str | None = None) -> Path:
-    """Save labelled panels in one row (e.g. original | LR (nearest) | bicubic | model)."""
+def side_by_side(
+    panels: list[tuple[str, np.ndarray]], path: str | Path, title: str | None = None, provenance: dict | None = None
+) -> Path:
+    """Save labelled panels in one row (e.g. original | LR (nearest) | bicubic | model). A
+    ``provenance`` record (:mod:`srgan.provenance`) is stored in a PNG text chunk."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,7 +42,8 @@ def side_by_side(panels: list[tuple[str, np.ndarray]], path: str | Path, title: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-    fig.savefig(path, dpi=100, **({"pil_kwargs": {"quality": 90}} if jpeg else {}))
+    extra = {"pil_kwargs": {"quality": 90}} if jpeg else {"metadata": _png_metadata(provenance)}
+    fig.savefig(path, dpi=100, **extra)
     plt.close(fig)
     return path
 
@@ -55,11 +59,24 @@ def comparison_strip(lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, scale: int)
     return np.concatenate([rgb(p) for p in panels], axis=1)
 
 
-def save_rgb(img: np.ndarray, path: str | Path) -> Path:
-    """Save a uint8 RGB array as PNG, creating folders."""
-    from PIL import Image
+def _png_metadata(provenance: dict | None) -> dict[str, str]:
+    if provenance is None:
+        return {}
+    import json
+
+    from .provenance import PNG_KEY
+
+    return {PNG_KEY: json.dumps(provenance)}
+
+
+def save_rgb(img: np.ndarray, path: str | Path, provenance: dict | None = None) -> Path:
+    """Save a uint8 RGB array as PNG, creating folders; ``provenance`` goes into a text chunk."""
+    from PIL import Image, PngImagePlugin
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img).save(path)
+    info = PngImagePlugin.PngInfo()
+    for k, v in _png_metadata(provenance).items():
+        info.add_itxt(k, v)
+    Image.fromarray(img).save(path, pnginfo=info)
     return path

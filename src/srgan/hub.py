@@ -33,6 +33,7 @@ __all__ = [
     "resolve_model_path",
     "read_state_file",
     "mmse_reference",
+    "blendable_models",
     "DEFAULT_MODEL",
 ]
 
@@ -76,6 +77,22 @@ def mmse_reference(config: dict[str, Any], scale: int) -> str:
     """The PSNR-oriented model that a perceptual one is blended with (``--alpha``) and compared
     with (hallucination maps): its card's ``mmse_reference``, else the packaged MMSE model of its scale."""
     return str(config.get("mmse_reference") or f"srresnet-x{scale}")
+
+
+def blendable_models(models_dir: str | Path | None = None) -> list[str]:
+    """Packaged models (and those of ``models_dir``) that take ``--alpha``: their PSNR-oriented
+    partner (:func:`mmse_reference`) is another model that is there."""
+    models = packaged_models(models_dir)
+    out = []
+    for name, path in models.items():
+        try:
+            cfg = read_config(path)
+        except ModelFileError:
+            continue
+        ref = mmse_reference(cfg, int(cfg.get("scale", 4)) if isinstance(cfg.get("scale"), int) else 4)
+        if ref != name and ref in models:
+            out.append(name)
+    return out
 
 
 def save_generator(model: nn.Module, path: str | Path, config: dict[str, Any] | None = None) -> Path:

@@ -11,7 +11,7 @@ sub-tiles. Architectures with an unbounded receptive field run untiled.
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -53,6 +53,30 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("cancelled")
 
 
+def _bands(h: int, w: int, workers: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """``workers`` bands (rows, cols) across the longer side of an h x w image."""
+    if workers <= 1:
+        return [((0, h), (0, w))]
+    along_rows = h >= w
+    length = h if along_rows else w
+    cuts = [round(i * length / workers) for i in range(workers + 1)]
+    return [((a, b), (0, w)) if along_rows else ((0, h), (a, b)) for a, b in zip(cuts, cuts[1:])]
+
+
+def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None] | None:
+    """A thread-safe tile counter that reports ``(done, total)`` to ``progress``."""
+    if progress is None:
+        return None
+    lock, done = threading.Lock(), [0]
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            progress(done[0], total)
+
+    return tick
+
+
 def _is_split(model: nn.Module) -> bool:
     return all(hasattr(model, a) for a in ("features", "reconstruct", "tile_radii"))
 
@@ -68,6 +92,7 @@ def _upscale_region_flat(
     tile: int,
     radius: int,
     cancel: threading.Event | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, one tile grown by ``radius`` at a time."""
     h, w = x.shape[2:]
@@ -76,6 +101,8 @@ def _upscale_region_flat(
             _check(cancel)
             iy0, iy1, ix0, ix1 = max(y0 - radius, 0), min(y1 + radius, h), max(x0 - radius, 0), min(x1 + radius, w)
             sr = model(x[:, :, iy0:iy1, ix0:ix1])
+            if tick:
+                tick()
             oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
             out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[
                 :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
@@ -94,6 +121,7 @@ def _upscale_region(
     tail_tile: int,
     batch: int = 1,
     cancel: threading.Event | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> None:
     """Write the SR of LR region ``rows`` x ``cols`` into ``out``, reading context from all of ``x``.
 
@@ -128,6 +156,8 @@ def _upscale_region(
                         oy, ox = (sy0 - ty0) * scale, (sx0 - tx0) * scale
                         part = sr[j * n : (j + 1) * n, :, oy : oy + (sy1 - sy0) * scale, ox : ox + (sx1 - sx0) * scale]
                         out[:, :, sy0 * scale : sy1 * scale, sx0 * scale : sx1 * scale] = part.clamp(0, 1)
+            if tick:
+                tick()
 
 
 @torch.inference_mode()
@@ -140,8 +170,11 @@ def upscale_tensor(
     workers: int = 1,
     batch: int | None = None,
     cancel: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Upscale a (N, 3, H, W) tensor in [0, 1]; returns it clamped to [0, 1].
+
+    ``progress(done, total)`` is called after each (trunk) tile, from the worker threads too.
 
     ``cancel``: an event checked before every tile; once set, :class:`Cancelled` is raised.
 
@@ -173,19 +206,18 @@ def upscale_tensor(
 
     def run(rows: tuple[int, int], cols: tuple[int, int]) -> None:
         if split:
-            _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch, cancel)
+            _upscale_region(model, x, out, scale, rows, cols, tile, tail_tile, batch, cancel, tick)
         else:
-            _upscale_region_flat(model, x, out, scale, rows, cols, tile, radius, cancel)
+            _upscale_region_flat(model, x, out, scale, rows, cols, tile, radius, cancel, tick)
 
-    if workers == 1 or x.device.type != "cpu":
-        run((0, h), (0, w))
+    regions = _bands(h, w, workers if x.device.type == "cpu" else 1)
+    tick = _ticker(progress, sum(len(list(_spans(*r, tile))) * len(list(_spans(*c, tile))) for r, c in regions))
+
+    if len(regions) == 1:
+        run(*regions[0])
         return out
     from concurrent.futures import ThreadPoolExecutor
 
-    along_rows = h >= w
-    length = h if along_rows else w
-    cuts = [round(i * length / workers) for i in range(workers + 1)]
-    regions = [((a, b), (0, w)) if along_rows else ((0, h), (a, b)) for a, b in zip(cuts, cuts[1:])]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -206,6 +238,7 @@ def upscale_array(
     dtype: torch.dtype = torch.float32,
     workers: int = 1,
     cancel: threading.Event | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Upscale an HxWx3 (or HxW) array (uint8, or float in [0, 1]); returns float32 HxWx3 in [0, 1]."""
     if img.ndim == 2:
@@ -217,5 +250,5 @@ def upscale_array(
     x = x.to(device=device, dtype=dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = upscale_tensor(model, x, scale, tile, workers=workers, cancel=cancel)
+    y = upscale_tensor(model, x, scale, tile, workers=workers, cancel=cancel, progress=progress)
     return y[0].permute(1, 2, 0).float().cpu().numpy()

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
-from ..faithfulness import hallucination_map, lr_consistency, overlay
+from ..faithfulness import hallucination_map, lr_consistency, overlay, with_legend
 from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
 from ..image_io import ImageError, check_format_size, encode_image, read_image_bytes
 from ..inference import Cancelled
@@ -282,6 +282,7 @@ def _work(
         except ImageError as exc:
             raise ApiError(422, str(exc)) from None
     out = bicubic_upscale(img, model_scale) if name == "bicubic" else model.upscale_data(img, cancel)
+    used = name if name == "bicubic" else model.name  # with the alpha actually used: srgan-x4@alpha=0.5
     consistency = lr_consistency(out.color, img.color, model_scale)
     if fmt == "map":
         if name == "bicubic":
@@ -292,12 +293,14 @@ def _work(
         )
         heat = hallucination_map(out.color, reference.color, img.color, model_scale)
         buf = io.BytesIO()
-        Image.fromarray(overlay(out.color, heat)).save(buf, "PNG")
-        return buf.getvalue(), name, consistency
+        Image.fromarray(with_legend(overlay(out.color, heat))).save(buf, "PNG")
+        return buf.getvalue(), used, consistency
     if settings.provenance:
         from ..provenance import make_record
 
-        out.provenance = make_record(name, model_scale, img.size, alpha=alpha)
+        out.provenance = make_record(
+            used, model_scale, img.size, alpha=None if name == "bicubic" else model.config.get("alpha")
+        )
     if fmt in ("jpeg", "jpg") and out.alpha is not None:
         out = out.with_pixels(out.color, None)  # JPEG has no alpha: flatten by dropping it
-    return encode_image(out, fmt), name, consistency
+    return encode_image(out, fmt), used, consistency
