@@ -77,6 +77,7 @@ def test_upload_compare_download_screenshot(server, browser, tmp_path):
     page.click("#map-toggle")
     page.wait_for_selector("#img-map:not([hidden])", timeout=60_000)
     assert page.evaluate("document.getElementById('img-map').naturalWidth") == 320
+    assert page.locator("#map-legend").is_visible() and "10% RMS" in page.inner_text("#map-legend")
     page.click("#map-toggle")
     assert page.locator("#img-map").is_hidden()
     with page.expect_download() as dl:

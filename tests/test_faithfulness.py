@@ -66,7 +66,7 @@ def test_cli_report_enforcement_and_map(tmp_path, tiny_model_file):
     assert main(args + ["--overwrite", "--enforce-consistency", "--hallucination-map", str(tmp_path / "maps")]) == 0
     rep = json.loads((out / "a.report.json").read_text())
     assert rep["enforced_consistency"] and rep["lr_consistency_psnr"] > max(40.0, plain)
-    assert Image.open(tmp_path / "maps" / "a_hallucination.png").size == (80, 64)
+    assert Image.open(tmp_path / "maps" / "a_hallucination.png").size == (80, 64 + 36)  # with its colour bar
 
 
 def test_evaluate_reports_lr_consistency(tmp_path, tiny_model_file):

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
-from ..faithfulness import hallucination_map, lr_consistency, overlay, with_legend
+from ..faithfulness import hallucination_map, lr_consistency, overlay
 from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
 from ..image_io import ImageError, check_format_size, encode_image, read_image_bytes
 from ..inference import Cancelled
@@ -293,7 +293,7 @@ def _work(
         )
         heat = hallucination_map(out.color, reference.color, img.color, model_scale)
         buf = io.BytesIO()
-        Image.fromarray(with_legend(overlay(out.color, heat))).save(buf, "PNG")
+        Image.fromarray(overlay(out.color, heat)).save(buf, "PNG")  # image-sized: the web page overlays it
         return buf.getvalue(), used, consistency
     if settings.provenance:
         from ..provenance import make_record
