@@ -315,7 +315,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"is made from {have[max(have)] / 'HR'} with MATLAB bicubic",
                 file=sys.stderr,
             )
-        results.append(evaluate_set(root, scale, methods, figure, niqe_params=niqe_params, artefacts=args.artefacts))
+        for degradation in args.degradation or [None]:
+            results.append(
+                evaluate_set(
+                    root, scale, methods, figure, niqe_params, artefacts=args.artefacts, degradation=degradation
+                )
+            )
         images.close()
     print(format_markdown(results))
     if args.out:
@@ -626,6 +631,53 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_degrade(args: argparse.Namespace) -> int:
+    """A benchmark set with degraded LR: OUT/HR (HR cropped to a multiple of the scale, PNG) and
+    OUT/LR (the degraded LR, as the file a user would have: JPEG for the jpeg presets)."""
+    import numpy as np
+
+    from .data import list_images, load_rgb
+    from .degradations import PRESETS, build_degradation
+
+    try:
+        degradation = build_degradation(args.preset)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.preset not in PRESETS:
+        raise CLIError(f"unknown preset '{args.preset}' (presets: {', '.join(PRESETS)})")
+    out = Path(args.output)
+    hr_dir = _find_hr(Path(args.input))
+    paths = list_images(hr_dir)
+    if not paths:
+        raise CLIError(f"no images found in {hr_dir}")
+    if (out / "LR").exists() and any((out / "LR").iterdir()) and not args.overwrite:
+        raise CLIError(f"{out / 'LR'} is not empty (use --overwrite to replace it)")
+    (out / "HR").mkdir(parents=True, exist_ok=True)
+    (out / "LR").mkdir(parents=True, exist_ok=True)
+    for i, path in enumerate(paths):
+        hr = load_rgb(path)
+        hr = np.ascontiguousarray(
+            hr[: hr.shape[0] - hr.shape[0] % args.scale, : hr.shape[1] - hr.shape[1] % args.scale]
+        )
+        data, ext = degradation.file(hr, args.scale, np.random.default_rng((args.seed, i)))
+        (out / "LR" / f"{path.stem}{ext}").write_bytes(data)
+        from PIL import Image
+
+        Image.fromarray(hr).save(out / "HR" / f"{path.stem}.png")
+    print(f"wrote {len(paths)} x{args.scale} pairs ({args.preset}, seed {args.seed}) to {out}")
+    return EXIT_OK
+
+
+def _find_hr(root: Path) -> Path:
+    """HR images of a benchmark set: ``root/HR``, the HR of its largest ``x<N>`` folder, or ``root``."""
+    from .evaluate import scale_folders
+
+    if (root / "HR").is_dir():
+        return root / "HR"
+    folders = scale_folders(root)
+    return folders[max(folders)] / "HR" if folders and (folders[max(folders)] / "HR").is_dir() else root
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -709,6 +761,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-q", "--quiet", action="store_true")
     u.set_defaults(func=_cmd_upscale)
 
+    from .degradations import PRESETS
+
     e = sub.add_parser("evaluate", help="PSNR/SSIM/MSE of bicubic and models on benchmark folders")
     e.add_argument(
         "datasets",
@@ -739,6 +793,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-figures",
         action="store_true",
         help="write original | LR | bicubic | model figures per image (needs --out)",
+    )
+    e.add_argument(
+        "--degradation",
+        action="append",
+        choices=list(PRESETS),
+        help="evaluate on LR made from the HR with this preset (as `srgan degrade` writes it); repeatable",
     )
     e.add_argument(
         "--artefacts",
@@ -886,6 +946,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cv.add_argument("--overwrite", action="store_true")
     cv.set_defaults(func=_cmd_convert)
+
+    dg = sub.add_parser("degrade", help="write a benchmark set whose LR is degraded like real photos (fixed seed)")
+    dg.add_argument("input", help="HR images: a folder, or a benchmark set (its HR/ or the HR of its x<N>/)")
+    dg.add_argument("output", help="folder for HR/ and LR/ (use it with srgan evaluate)")
+    dg.add_argument("--preset", required=True, choices=list(PRESETS), help="the degradation")
+    dg.add_argument("--scale", type=int, default=4)
+    dg.add_argument("--seed", type=int, default=0, help="the same seed rebuilds byte-identical files")
+    dg.add_argument("--overwrite", action="store_true")
+    dg.set_defaults(func=_cmd_degrade)
 
     da = sub.add_parser("data", help="download and prepare training data")
     dsub = da.add_subparsers(dest="data_command", required=True)

@@ -11,9 +11,10 @@ per sample; LR is made on the fly with MATLAB-compatible bicubic.
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -130,11 +131,18 @@ class RandomCropDataset(Dataset):
     """
 
     def __init__(
-        self, cache: "ImageCache | ImageFiles", scale: int = 4, crop: int = 96, augment: bool = True, seed: int = 0
+        self,
+        cache: "ImageCache | ImageFiles",
+        scale: int = 4,
+        crop: int = 96,
+        augment: bool = True,
+        seed: int = 0,
+        degradation: Any = None,
     ) -> None:
         if crop % scale:
             raise ValueError(f"crop {crop} must be a multiple of scale {scale}")
         self.cache, self.scale, self.crop, self.augment, self.seed = cache, scale, crop, augment, seed
+        self.degradation = degradation  # an srgan.degradations object; None: MATLAB bicubic
         self._perm_epoch, self._perm = -1, np.arange(0)
 
     def __len__(self) -> int:  # one epoch; indices beyond it are valid too
@@ -162,7 +170,9 @@ class RandomCropDataset(Dataset):
                 hr = hr[:, ::-1]
             hr = np.rot90(hr, rot)
         hr = np.ascontiguousarray(hr)
-        return imresize(hr, 1 / self.scale), hr
+        if self.degradation is None:
+            return imresize(hr, 1 / self.scale), hr
+        return self.degradation.lr(hr, self.scale, np.random.default_rng((self.seed, k, 0xDE6))), hr
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         lr, hr = self.sample(int(k))
@@ -201,9 +211,11 @@ class PairedImages:
     multiple of ``scale``). ``root`` may also be a plain folder of HR images.
     """
 
-    def __init__(self, root: str | Path, scale: int) -> None:
+    def __init__(self, root: str | Path, scale: int, degradation: str | None = None, seed: int = 0) -> None:
+        """``degradation``: a preset of :mod:`srgan.degradations`; the LR is then made from the HR
+        (RGB, cropped to a multiple of ``scale``) exactly as ``srgan degrade --seed`` writes it."""
         root = Path(root)
-        self.root, self.scale = root, scale
+        self.root, self.scale, self.seed = root, scale, seed
         named = root.parent if root.name.upper() == "HR" else root  # Set5/x4/HR is Set5 too
         is_scale = named.name.lower().startswith("x") and named.name[1:].isdigit()
         self.name = named.parent.name if is_scale else named.name
@@ -213,15 +225,40 @@ class PairedImages:
         if not self.hr_paths:
             raise FileNotFoundError(f"no HR images in {hr_dir}")
         self.lr_dir = lr_dir
+        self.degradation = None
+        if degradation is not None:
+            from .degradations import build_degradation
+
+            self.degradation, self.lr_dir = build_degradation(degradation), None
+            self.name = f"{self.name} {degradation}"
 
     def __len__(self) -> int:
         return len(self.hr_paths)
 
+    def _lr_path(self, hr_path: Path) -> Path:
+        """The LR file of an HR file: the same name, or the same stem in another format (a JPEG LR)."""
+        same = self.lr_dir / hr_path.name
+        if same.is_file():
+            return same
+        found = [p for p in self.lr_dir.glob(hr_path.stem + ".*") if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if len(found) != 1:
+            raise FileNotFoundError(f"{self.lr_dir}: no single LR image for {hr_path.name}")
+        return found[0]
+
     def __iter__(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-        for hr_path in self.hr_paths:
+        for i, hr_path in enumerate(self.hr_paths):
+            if self.degradation is not None:
+                hr = load_rgb(hr_path)
+                hr = np.ascontiguousarray(
+                    hr[: hr.shape[0] - hr.shape[0] % self.scale, : hr.shape[1] - hr.shape[1] % self.scale]
+                )
+                data, _ = self.degradation.file(hr, self.scale, np.random.default_rng((self.seed, i)))
+                with Image.open(io.BytesIO(data)) as im:
+                    yield hr_path.stem, np.asarray(im.convert("RGB")), hr
+                continue
             hr = _load_keep_gray(hr_path)
             if self.lr_dir is not None:
-                lr = _load_keep_gray(self.lr_dir / hr_path.name)
+                lr = _load_keep_gray(self._lr_path(hr_path))
                 if (lr.shape[0] * self.scale, lr.shape[1] * self.scale) != hr.shape[:2]:
                     raise ValueError(f"{hr_path.name}: LR {lr.shape[:2]} x{self.scale} != HR {hr.shape[:2]}")
             else:

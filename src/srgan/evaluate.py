@@ -103,11 +103,13 @@ def evaluate_set(
     on_image: Callable[[str, np.ndarray, np.ndarray, dict[str, np.ndarray], dict], None] | None = None,
     niqe_params: dict | None = None,
     artefacts: bool = False,
+    degradation: str | None = None,
 ) -> SetResult:
     """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
     LR-consistency PSNR; NIQE when ``niqe_params`` is given; the measures of
-    :mod:`srgan.artifacts` when ``artefacts``)."""
-    pairs = PairedImages(find_benchmark_dir(root, scale), scale)
+    :mod:`srgan.artifacts` when ``artefacts``). ``degradation``: a preset of
+    :mod:`srgan.degradations` that makes the LR from the HR (seed 0, as ``srgan degrade``)."""
+    pairs = PairedImages(find_benchmark_dir(root, scale), scale, degradation)
     result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
     for name, lr, hr in pairs:
         outputs = {}

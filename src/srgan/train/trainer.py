@@ -344,7 +344,7 @@ class Trainer:
         log.info(
             "indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0
         )
-        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed)
+        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed, d.degrader())
         sampler = StepBatchSampler(
             d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size
         )
