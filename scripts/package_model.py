@@ -127,6 +127,13 @@ def main() -> int:
     )
     ap.add_argument("--description", help="one line for the card (default: from the training stage)")
     ap.add_argument(
+        "--real-world",
+        action="append",
+        default=[],
+        metavar="PRESET",
+        help="also measure Set5/Set14 with LR made by this srgan.degradations preset (repeatable)",
+    )
+    ap.add_argument(
         "--earlier",
         action="append",
         default=[],
@@ -146,6 +153,15 @@ def main() -> int:
         metrics[set_name] = {k: round(v, 4) for k, v in r.mean(args.name).items()}
         bicubic[set_name] = {k: round(v, 4) for k, v in r.mean("bicubic").items()}
         print(f"{set_name} x{g.scale}: {args.name} {metrics[set_name]}  bicubic {bicubic[set_name]}")
+    real, real_bicubic = {}, {}
+    for preset in args.real_world:  # as `srgan evaluate --degradation PRESET`
+        for set_name in ("Set5", "Set14"):
+            methods = [bicubic_method(g.scale), model_method(args.name, model)]
+            r = evaluate_set(Path(args.bench) / set_name, g.scale, methods, degradation=preset)
+            real[f"{set_name} {preset}"] = {k: round(v, 4) for k, v in r.mean(args.name).items()}
+            real_bicubic[f"{set_name} {preset}"] = {k: round(v, 4) for k, v in r.mean("bicubic").items()}
+            key = f"{set_name} {preset}"
+            print(f"{key}: {args.name} {real[key]}  bicubic {real_bicubic[key]}")
     speed = measure_speed(model, threads=args.threads)
     print(f"speed: {speed}")
     gan = recipe.get("stage") == "srgan"
@@ -156,6 +172,7 @@ def main() -> int:
         "description": args.description or f"{kind} x{g.scale}, B={g.num_blocks}, {aim}",
         "metrics": metrics,
         "bicubic": bicubic,
+        **({"metrics_real_world": real, "bicubic_real_world": real_bicubic} if real else {}),
         "speed": speed,
         "metric_protocol": "Y channel (BT.601), shave scale px, SSIM Gaussian 11/1.5; shared Set5/Set14 with "
         "MATLAB-bicubic LR",

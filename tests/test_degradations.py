@@ -117,7 +117,8 @@ def test_evaluate_degradation_matches_the_degraded_folder(tmp_path, capsys):
     on_disk = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| bicubic"))
     assert main(["evaluate", str(src), "--degradation", "noise10"]) == 0
     out = capsys.readouterr().out
-    assert " noise10 x4 (1 images" in out and next(line for line in out.splitlines() if line.startswith("| bicubic")) == on_disk
+    row = next(line for line in out.splitlines() if line.startswith("| bicubic"))
+    assert " noise10 x4 (1 images" in out and row == on_disk
 
 
 def test_degradation_config_names_bad_types_and_parameters():
@@ -134,3 +135,37 @@ def test_degradation_config_names_bad_types_and_parameters():
         load_config(raw={"data": {"degradation": {"type": "realistic", "jpeg_rang": [30, 95]}}})
     with pytest.raises(ConfigError, match="jpeg_range must lie in"):
         load_config(raw={"data": {"degradation": {"type": "realistic", "jpeg_range": [0, 95]}}})
+
+
+def test_restoring_models_say_what_their_consistency_score_means(tmp_path, capsys):
+    """A -real model removes JPEG blocks and noise: its report says the score counts that as
+    inconsistency, and --enforce-consistency warns that it puts the artefacts back."""
+    import json
+
+    from srgan.hub import save_generator
+    from srgan.models import Generator
+
+    real = {"training": {"recipe": {"data": {"degradation": {"type": "realistic"}}}}}
+    for name, extra in (("plain", {}), ("restoring", real)):
+        save_generator(Generator(4, 1), tmp_path / f"{name}.safetensors", {"name": name, **extra})
+    src = tmp_path / "in.png"
+    Image.fromarray(natural_image(12, 12)).save(src)
+    for name in ("plain", "restoring"):
+        args = [
+            "upscale",
+            str(src),
+            "-o",
+            str(tmp_path / name),
+            "-m",
+            str(tmp_path / f"{name}.safetensors"),
+            "--device",
+            "cpu",
+        ]
+        assert main([*args, "--report", "--enforce-consistency"]) == 0
+        report = json.loads((tmp_path / name / "in.report.json").read_text())
+        err = capsys.readouterr().err
+        if name == "restoring":
+            assert "counts what it removed as inconsistency" in report["lr_consistency_note"]
+            assert "re-imposes the input's JPEG blocks and noise" in err
+        else:
+            assert "lr_consistency_note" not in report and "re-imposes" not in err

@@ -87,6 +87,13 @@ class SRModel:
         self.workers = workers  # CPU: bands run by this many single-threaded workers
         self.name = self.config.get("name", generator.arch)
 
+    @property
+    def restores(self) -> bool:
+        """Whether the model was trained on degraded LR (JPEG, noise, blur: a ``-real`` model), so that
+        it removes, rather than keeps, what the input's artefacts are."""
+        spec = (self.config.get("training", {}).get("recipe", {}).get("data", {}) or {}).get("degradation")
+        return bool(spec) and spec != {"type": "bicubic"}
+
     def __repr__(self) -> str:
         return f"SRModel(name={self.name!r}, arch={self.generator.arch!r}, scale={self.scale}, device={self.device})"
 

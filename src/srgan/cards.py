@@ -25,6 +25,14 @@ def loss_summary(recipe: dict) -> str:
     return describe(terms)
 
 
+def degradation_summary(recipe: dict) -> str:
+    """How the training LR was made, when it was not plain bicubic: the recipe's data.degradation as JSON."""
+    import json
+
+    spec = recipe.get("data", {}).get("degradation") or {"type": "bicubic"}
+    return "" if spec == {"type": "bicubic"} else f"`{json.dumps(spec)}`"
+
+
 def architecture_summary(g) -> str:
     """'srresnet B=16 C=64': the architecture and its size."""
     extra = {"num_blocks": "B", "channels": "C"}
@@ -90,6 +98,11 @@ def models_markdown() -> str:
             "|---|---|",
             f"| architecture | {architecture_summary(g)}, x{g.scale}, {count_parameters(g):,} parameters |",
             f"| data | {t.get('data', '?')} |",
+            *(
+                [f"| degradation | {degradation_summary(t.get('recipe', {}))} |"]
+                if degradation_summary(t.get("recipe", {}))
+                else []
+            ),
             f"| recipe | {recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
             f"| loss | {loss_summary(t.get('recipe', {}))} |",
             *([f"| initialised from | {init} |"] if (init := first_init(t)) else []),
@@ -101,8 +114,9 @@ def models_markdown() -> str:
             f"| set (x{g.scale}, Y, shave {g.scale}) | {name} PSNR / SSIM | bicubic PSNR / SSIM | gain (dB) |",
             "|---|---:|---:|---:|",
         ]
-        for set_name, v in m.items():
-            bb = b.get(set_name, {})
+        real, real_b = cfg.get("metrics_real_world", {}), cfg.get("bicubic_real_world", {})
+        for set_name, v in [*m.items(), *real.items()]:
+            bb = {**b, **real_b}.get(set_name, {})
             gain = f"{v['psnr'] - bb['psnr']:+.2f}" if bb else ""
             lines.append(
                 f"| {set_name} | {v['psnr']:.2f} / {v['ssim']:.4f} | {bb.get('psnr', float('nan')):.2f} / "

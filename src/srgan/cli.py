@@ -70,7 +70,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
     from .api import from_pretrained
     from .data import IMAGE_EXTENSIONS
-    from .faithfulness import MAX_PROJECTION_SIDE, enforce_consistency, lr_consistency
+    from .faithfulness import MAX_PROJECTION_SIDE, RESTORING_NOTE, enforce_consistency, lr_consistency
     from .image_io import ImageError, check_format_size, read_image, write_image
 
     inputs = _expand_inputs(args.inputs)
@@ -95,6 +95,12 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     )
     if args.scale and model.scale != args.scale:
         raise CLIError(f"--scale {args.scale}: {model.name} upscales x{model.scale}; the scale comes from the model")
+    if model.restores and args.enforce_consistency:
+        print(
+            f"srgan: warning: {model.name}: --enforce-consistency re-imposes the input's JPEG blocks and noise, "
+            "which this model was trained to remove",
+            file=sys.stderr,
+        )
     reference_model = _mmse_reference(model, args) if args.hallucination_map else None
     failed = 0
     bar = tqdm(inputs, disable=args.quiet or len(inputs) < 2 or None, unit="img", desc=f"{model.name} x{model.scale}")
@@ -164,6 +170,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                     "seconds": round(seconds, 3),
                     "enforced_consistency": bool(args.enforce_consistency),
                     "lr_consistency_psnr": round(lr_consistency(sr.color, img.color, model.scale), 3),
+                    **({"lr_consistency_note": RESTORING_NOTE} if model.restores else {}),
                 }
                 report_path.write_text(json.dumps(report, indent=2) + "\n")
             if not args.quiet:

@@ -18,7 +18,15 @@ import numpy as np
 from .imresize import imresize, resize_weights
 from .metrics import psnr
 
-__all__ = ["downscale", "lr_consistency", "enforce_consistency", "hallucination_map", "overlay", "with_legend"]
+__all__ = [
+    "RESTORING_NOTE",
+    "downscale",
+    "lr_consistency",
+    "enforce_consistency",
+    "hallucination_map",
+    "overlay",
+    "with_legend",
+]
 
 
 def _planes(img: np.ndarray) -> np.ndarray:
@@ -40,6 +48,13 @@ def lr_consistency(sr: np.ndarray, lr: np.ndarray, scale: int) -> float:
     if d.shape != low.shape:
         raise ValueError(f"downscaled SR {d.shape} does not match LR {low.shape}; is the scale right?")
     return psnr(d * 255.0, low * 255.0)
+
+
+RESTORING_NOTE = (
+    "this model was trained to remove JPEG blocks, noise and blur, so the LR-consistency score counts "
+    "what it removed as inconsistency: it is a lower bound on faithfulness, comparable between restoring "
+    "models but not with bicubic-trained ones; --enforce-consistency would put the artefacts back"
+)
 
 
 def _as_unit(img: np.ndarray) -> np.ndarray:
