@@ -169,3 +169,15 @@ def test_restoring_models_say_what_their_consistency_score_means(tmp_path, capsy
             assert "re-imposes the input's JPEG blocks and noise" in err
         else:
             assert "lr_consistency_note" not in report and "re-imposes" not in err
+
+
+@pytest.mark.parametrize("quality", [25, 60, 89, 97])
+def test_jpeg_quality_is_read_back_from_the_tables(quality):
+    from srgan.image_io import read_image_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(natural_image(32, 32)).save(buf, "JPEG", quality=quality)
+    assert read_image_bytes(buf.getvalue()).jpeg_quality == quality
+    png = io.BytesIO()
+    Image.fromarray(natural_image(8, 8)).save(png, "PNG")
+    assert read_image_bytes(png.getvalue()).jpeg_quality is None

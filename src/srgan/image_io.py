@@ -24,6 +24,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 __all__ = [
     "ImageError",
     "check_format_size",
+    "jpeg_quality",
     "ImageData",
     "read_image",
     "read_image_bytes",
@@ -54,6 +55,7 @@ class ImageData:
     exif: bytes | None = None
     text: dict[str, str] = field(default_factory=dict)
     provenance: dict | None = None  # written as PNG iTXt / XMP by encode_image
+    jpeg_quality: int | None = None  # a JPEG input's IJG quality, estimated from its quantisation tables
 
     @property
     def is_gray(self) -> bool:
@@ -197,6 +199,8 @@ def read_image_bytes(data: bytes, path: str = "image", max_pixels: int | None = 
             with warnings.catch_warnings():
                 warnings.simplefilter("default")  # animation warning goes to the user
                 img = from_pil(im)
+            if im.format == "JPEG":
+                img.jpeg_quality = jpeg_quality(im)
             if _png_bit_depth(data[:32]) == 16:
                 color, alpha = _read_png16(data)
                 img.color = color.astype(np.float32) / 65535.0
@@ -217,6 +221,30 @@ def read_image_bytes(data: bytes, path: str = "image", max_pixels: int | None = 
         if "truncated" in msg.lower() or isinstance(exc, EOFError):
             raise ImageError(f"{path}: truncated or incomplete image file") from None
         raise ImageError(f"{path}: corrupted image file ({type(exc).__name__}: {msg[:120]})") from None
+
+
+# IJG's luminance quantisation table (JPEG standard, Annex K), the base that quality scales
+_IJG_LUMA = (
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+
+
+def jpeg_quality(im: Image.Image) -> int | None:
+    """The IJG quality (1-100) whose scaled luminance table is nearest to a JPEG's own, or None when
+    it has no tables. Encoders other than libjpeg's scale differently; the estimate is then rough."""
+    tables = getattr(im, "quantization", None) or {}
+    if 0 not in tables or len(tables[0]) != 64:
+        return None
+    own = np.asarray(sorted(tables[0]), np.float64)
+    base = np.asarray(_IJG_LUMA, np.float64)
+
+    def table(q: int) -> np.ndarray:
+        scale = 5000 / q if q < 50 else 200 - 2 * q
+        return np.sort(np.clip(np.floor((base * scale + 50) / 100), 1, 255))
+
+    return int(min(range(1, 101), key=lambda q: float(np.abs(table(q) - own).sum())))
 
 
 def _orient_like(im: Image.Image, color: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
