@@ -240,3 +240,23 @@ def test_compare_images_carry_provenance_and_the_map_a_legend(tmp_path, capsys):
     bar = heat[40 * 4 + 5]
     assert bar[0].sum() < 60 and bar[-1].sum() > 600, "the colour bar runs from magma's black to its light end"
     assert "10% RMS" in LEGEND_UNITS[2]
+
+
+def test_auto_sends_compressed_jpegs_to_the_real_model(tmp_path, monkeypatch, capsys):
+    """-m auto: a JPEG under quality 90 goes to the -real sibling, a PNG or a q95 JPEG to the plain model."""
+    import srgan.hub as hub
+    from srgan.hub import save_generator
+    from srgan.models import Generator
+    from srgan.provenance import read_provenance
+
+    packaged = dict(hub.packaged_models())
+    real = save_generator(Generator(4, 1), tmp_path / "srresnet-x4-real.safetensors", {"name": "srresnet-x4-real"})
+    monkeypatch.setattr(hub, "packaged_models", lambda models_dir=None: {**packaged, "srresnet-x4-real": real})
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(natural_image(16, 16)).save(src / "a.png")
+    Image.fromarray(natural_image(16, 16)).save(src / "b.jpg", quality=70)
+    Image.fromarray(natural_image(16, 16)).save(src / "c.jpg", quality=95)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "-m", "auto", "--device", "cpu"]) == 0
+    used = {p.stem: read_provenance(p)["model"] for p in (tmp_path / "out").iterdir()}
+    assert used == {"a": "srresnet-x4", "b": "srresnet-x4-real", "c": "srresnet-x4"}

@@ -82,17 +82,27 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     single = len(inputs) == 1 and out.suffix.lower() in OUTPUT_SUFFIXES and not out.is_dir()
     if not single and out.exists() and not out.is_dir():
         raise CLIError(f"{out} is a file; give a folder for {len(inputs)} inputs, or an image name for one")
-    model = from_pretrained(
-        _model_for_scale(args.model, args.scale),
-        device=args.device,
-        half=args.half,
-        allow_pickle=args.allow_pickle,
-        tile=args.tile or None,
-        precision=args.precision,
-        workers=args.workers,
-        alpha=args.alpha,
-        reference=args.alpha_reference,
-    )
+    loaded: dict[str, object] = {}
+
+    def load(name: str):
+        if name not in loaded:
+            loaded[name] = from_pretrained(
+                name,
+                device=args.device,
+                half=args.half,
+                allow_pickle=args.allow_pickle,
+                tile=args.tile or None,
+                precision=args.precision,
+                workers=args.workers,
+                alpha=args.alpha,
+                reference=args.alpha_reference,
+            )
+        return loaded[name]
+
+    auto = args.model == AUTO_MODEL
+    clean = _model_for_scale(None if auto else args.model, args.scale)
+    photo = _photo_model(clean) if auto else None
+    model = load(clean)
     if args.scale and model.scale != args.scale:
         raise CLIError(f"--scale {args.scale}: {model.name} upscales x{model.scale}; the scale comes from the model")
     if model.restores and args.enforce_consistency:
@@ -111,6 +121,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
                 img = read_image(src, max_pixels=args.max_pixels)
             for w in caught:
                 print(f"srgan: warning: {src}: {w.message}", file=sys.stderr)
+            if photo and img.jpeg_quality is not None and img.jpeg_quality < AUTO_JPEG_QUALITY:
+                model = load(photo)  # a compressed photo: the model trained to remove JPEG blocks and noise
+            elif auto:
+                model = load(clean)
             dst = _output_path(src, rel, out, single, args.format, img.alpha is not None)
             if dst.suffix.lower() in (".jpg", ".jpeg") and img.alpha is not None:
                 dst = dst.with_suffix(".png")
@@ -182,6 +196,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if failed:
         _error(f"{failed} of {len(inputs)} inputs failed")
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+AUTO_MODEL = "auto"
+AUTO_JPEG_QUALITY = 90  # with -m auto, JPEGs below this IJG quality go to the -real model
+
+
+def _photo_model(clean: str) -> str | None:
+    """The packaged ``-real`` sibling of ``clean`` (trained on degraded LR), if there is one."""
+    from .hub import packaged_models
+
+    return f"{clean}-real" if f"{clean}-real" in packaged_models() else None
 
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -708,7 +733,13 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("upscale", help="upscale image files, folders or globs")
     u.add_argument("inputs", nargs="+", metavar="INPUT")
     u.add_argument("-o", "--output", required=True, help="output folder (or a file name for a single input)")
-    u.add_argument("-m", "--model", default=None, help=f"packaged model name or weight file (default {DEFAULT_MODEL})")
+    u.add_argument(
+        "-m",
+        "--model",
+        default=None,
+        help=f"packaged model name or weight file (default {DEFAULT_MODEL}); 'auto': its -real sibling for JPEGs "
+        f"below quality {AUTO_JPEG_QUALITY}, itself otherwise",
+    )
     u.add_argument("--scale", type=int, help="pick the packaged model of this scale (the scale comes from the model)")
     model_args(u)
     u.add_argument("--half", action="store_true", help="fp16 inference (GPU only); same as --precision fp16")
