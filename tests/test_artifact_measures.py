@@ -104,3 +104,27 @@ def test_worst_lattice_tile_finds_a_local_mesh_that_hr_does_not_have():
     y, x, level, hr_level = worst_lattice_tile(sr_levels, lattice_levels(hr, 48, 16), 16)
     assert (y, x) == (64, 96)
     assert abs(level - 8 / np.sqrt(2) * 219 / 255) < 0.6 and hr_level < 0.6
+
+
+def _gray_rgb(y: np.ndarray) -> np.ndarray:
+    return np.repeat(np.clip(y, 0, 255)[..., None], 3, axis=2).round().astype(np.uint8)
+
+
+def test_edge_overshoot_finds_a_drawn_halo_and_none_on_a_clean_step():
+    from srgan.artifacts import edge_overshoot
+
+    step = np.full((64, 80), 60.0)
+    step[:, 40:] = 190.0
+    hr = _gray_rgb(step)
+    assert edge_overshoot(hr, hr) == 0.0
+    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    blurred = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 4, mode="edge"), k / k.sum(), mode="valid"), 1, step)
+    assert edge_overshoot(_gray_rgb(blurred), hr) == 0.0, "a soft edge stays within HR's range"
+    halo = step.copy()
+    halo[:, 37:40], halo[:, 40:43] = 30.0, 220.0  # a dark line on the dark side, a bright rim on the bright side
+    level = 30 * 219 / 255  # luma spans 219 of 255 levels
+    assert abs(edge_overshoot(_gray_rgb(halo), hr) - 2 * level) < 0.5
+    ringing = step + 8 * np.cos(np.arange(80) * np.pi / 2)[None, :] * (np.abs(np.arange(80) - 40) < 6)[None, :]
+    assert 0 < edge_overshoot(_gray_rgb(ringing), hr) < edge_overshoot(_gray_rgb(halo), hr)
+    flat = _gray_rgb(np.full((32, 32), 100.0))
+    assert edge_overshoot(flat, flat) == 0.0, "no step edge: nothing to measure"

@@ -11,6 +11,7 @@
   (:func:`srgan.losses.block_loss`, x100): texture drawn as a mesh on the blocks that each LR
   pixel becomes (0: as even as HR);
 - sharpness: gradient energy over HR's;
+- edge overshoot (:func:`edge_overshoot`): the halo along HR's step edges, in luma levels;
 - shift consistency (:func:`shift_consistency`): translation equivariance in dB.
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "shift_error",
     "shift_consistency",
     "shift_profile",
+    "edge_overshoot",
 ]
 
 
@@ -179,6 +181,32 @@ def sharpness(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     return gradient_energy(sr, border) / max(gradient_energy(hr, border), 1e-12)
 
 
+def _running(y: np.ndarray, radius: int, op) -> np.ndarray:
+    """Max or min (``op``) over the (2 radius + 1)^2 window around each pixel, edges replicated."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    k = 2 * radius + 1
+    p = np.pad(y, radius, mode="edge")
+    return op(sliding_window_view(op(sliding_window_view(p, k, axis=0), axis=-1), k, axis=1), axis=-1)
+
+
+def edge_overshoot(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: float = 24.0) -> float:
+    """Halo along edges, in 8-bit luma levels: at pixels where HR has a step (a luma gradient of
+    at least ``threshold`` levels per pixel), how far SR's luma goes beyond HR's extremes in the
+    (2 radius + 1)^2 window around them (above HR's maximum plus below its minimum), averaged over
+    those pixels. A blurred or exact edge scores 0; ringing, a dark double line or a bright rim
+    along the edge score their amplitude. 0 when HR has no such edge."""
+    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
+    gy, gx = np.gradient(yh)
+    edge = np.hypot(gx, gy) >= threshold
+    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
+    if not edge.any():
+        return 0.0
+    over = np.maximum(_running(ys, radius, np.max) - _running(yh, radius, np.max), 0)
+    under = np.maximum(_running(yh, radius, np.min) - _running(ys, radius, np.min), 0)
+    return float((over + under)[edge].mean())
+
+
 MEASURES = {
     "colour_shift": "colour shift",
     "chroma": "chroma error",
@@ -186,6 +214,7 @@ MEASURES = {
     "grid": "grid level",
     "block": "block",
     "sharpness": "sharpness (x HR)",
+    "overshoot": "edge overshoot",
 }
 
 
@@ -198,4 +227,5 @@ def measures(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> dict[str, float]
         "grid": grid_level(sr),
         "block": block(sr, hr, scale),
         "sharpness": sharpness(sr, hr, scale),
+        "overshoot": edge_overshoot(sr, hr),
     }
