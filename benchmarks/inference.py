@@ -149,8 +149,11 @@ def main() -> int:
     peak, mm, cv = peak_gflops(args.threads)
     print(
         f"torch {torch.__version__}, {args.threads} threads, fp32 peak {peak:.0f} GFLOP/s "
-        f"(best of a 4096^3 matmul {mm:.0f} and a 64->64 3x3 conv on 256x256 {cv:.0f})\n"
+        f"(best of a 4096^3 matmul {mm:.0f} and a 64->64 3x3 conv on 256x256 {cv:.0f})"
     )
+    from srgan.hardware import isa_report
+
+    print(f"machine: {isa_report()}\n")
     print("| model | LR size | variant | s/MP | MP/s | % of peak | max abs diff vs untiled |")
     print("|---|---:|---|---:|---:|---:|---:|")
     summary = {}

@@ -105,7 +105,10 @@ def main() -> int:
         hr = torch.stack([b for _, b in items]).contiguous(memory_format=torch.channels_last)
         return lr, hr
 
-    print(f"B={args.blocks}, batch {args.batch}, 96 px, {args.threads} threads, torch {torch.__version__}\n")
+    from srgan.hardware import isa_report
+
+    print(f"B={args.blocks}, batch {args.batch}, 96 px, {args.threads} threads, torch {torch.__version__}")
+    print(f"machine: {isa_report()}\n")
     print("| stage | naive (steps/s) | cl-eager (steps/s) | ours (steps/s) | ours / naive | ours / cl-eager |")
     print("|---|---:|---:|---:|---:|---:|")
     prof_stages = {}

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.api import SRModel  # noqa: E402
 from srgan.cards import stage_summary, training_stages  # noqa: E402
+from srgan.hardware import cpu_name  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
 from srgan.hub import packaged_models, save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
@@ -50,20 +51,8 @@ def measure_speed(model: SRModel, threads: int, size: int = 512, repeats: int = 
         "s_per_mp": round(statistics.median(times) / mp, 3),
         "lr_size": size,
         "threads": threads,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
     }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def update_speed(name: str, threads: int) -> int:

@@ -157,7 +157,7 @@ class TrainConfig:
     channels_last: bool = True
     threads: int | None = None
     device: str = "auto"
-    amp: str = "none"  # none | bf16 | fp16 (fp16 uses a GradScaler; CUDA)
+    amp: str = "none"  # none | bf16 | fp16 (fp16 uses a GradScaler; CUDA) | auto (bf16 where the hardware has it)
     compile: bool = False
     d_lr: float | None = None  # discriminator learning rate (default: optim.lr)
     d_random_shift: int = 0  # D sees SR/HR pairs cropped at a random 0..N px offset (breaks grid artefacts)
@@ -173,7 +173,7 @@ class TrainConfig:
         from .stages import STAGES
 
         _check(self.stage in STAGES, "stage", f"must be one of {', '.join(STAGES)}")
-        _check(self.amp in ("none", "bf16", "fp16"), "amp", "must be none, bf16 or fp16")
+        _check(self.amp in ("none", "bf16", "fp16", "auto"), "amp", "must be none, bf16, fp16 or auto")
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")

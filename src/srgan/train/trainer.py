@@ -170,6 +170,11 @@ class Trainer:
             raise FileExistsError(
                 f"{self.ckpt_dir} already has checkpoints: pass --resume to continue, or choose another out_dir"
             )
+        if cfg.amp == "auto":  # resolved here, so that config.json and the model card record what ran
+            from ..hardware import auto_amp
+
+            cfg.amp = auto_amp(self.device.type)
+            log.info("amp: auto -> %s on %s", cfg.amp, self.device.type)
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("amp: fp16 needs CUDA; use bf16 or none on this device")
         if cfg.data.batch_size % self.dist.world_size:
