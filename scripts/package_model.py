@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from srgan.api import SRModel  # noqa: E402
 from srgan.cards import stage_summary, training_stages  # noqa: E402
-from srgan.hardware import cpu_name  # noqa: E402
 from srgan.evaluate import bicubic_method, evaluate_set, model_method  # noqa: E402
+from srgan.hardware import cpu_name  # noqa: E402
 from srgan.hub import packaged_models, save_generator  # noqa: E402
 from srgan.train.checkpoint import generator_from_run  # noqa: E402
 
