@@ -116,6 +116,9 @@ def main() -> int:
     )
     ap.add_argument("--description", help="one line for the card (default: from the training stage)")
     ap.add_argument(
+        "--mmse-reference", help="the model's PSNR-oriented partner (--alpha, maps); default: its init for GANs"
+    )
+    ap.add_argument(
         "--real-world",
         action="append",
         default=[],
@@ -181,6 +184,8 @@ def main() -> int:
         card["training"]["steps"] = sum(st["steps"] for st in card["training"]["stages"])
     if gan and recipe.get("init_generator"):
         card["mmse_reference"] = recipe["init_generator"]  # the alpha = 0 end of the perception-distortion knob
+    if args.mmse_reference:
+        card["mmse_reference"] = args.mmse_reference
     out = ROOT / "src" / "srgan" / "weights"
     save_generator(g, out / f"{args.name}.safetensors", {"name": args.name})
     (out / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
