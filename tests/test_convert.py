@@ -244,6 +244,9 @@ def test_leftthomas_peer_converts_and_scores_as_compare_peers_reports(bench, tmp
     assert (cfg["arch"], g.num_blocks, g.scale) == ("leftthomas", 5, 4)
     result = evaluate_set(Path(bench) / "Set5", 4, [model_method("lt", from_pretrained(dst, device="cpu"))])
     assert math.isclose(result.mean("lt")["psnr"], 30.66, abs_tol=0.006)
+    direct = from_pretrained(peer, allow_pickle=True, device="cpu")  # the pickle itself, through the engine
+    result = evaluate_set(Path(bench) / "Set5", 4, [model_method("lt", direct)])
+    assert math.isclose(result.mean("lt")["psnr"], 30.66, abs_tol=0.006)
 
 
 def test_serve_models_dir_runs_a_converted_model(tmp_path):

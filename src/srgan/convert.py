@@ -166,7 +166,11 @@ def detect_layout(state: dict[str, torch.Tensor]) -> tuple[str, str, dict[str, A
 def fill_bn_counters(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """BatchNorm's ``num_batches_tracked`` counters, which older PyTorch versions did not save
     (it does not affect inference), added as 0 where ``own`` has them and ``state`` lacks them."""
-    extra = {k: torch.zeros_like(v) for k, v in own.items() if k.endswith(".num_batches_tracked") and k not in state}
+    extra = {
+        k: torch.zeros(v.shape, dtype=v.dtype)
+        for k, v in own.items()
+        if k.endswith(".num_batches_tracked") and k not in state
+    }
     return {**state, **extra} if extra else state
 
 
