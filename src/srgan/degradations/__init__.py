@@ -94,7 +94,7 @@ class Blur(Bicubic):
         from .realistic import blur
 
         size = 2 * int(np.ceil(3 * self.sigma)) + 1
-        img = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).float()
+        img = torch.from_numpy(np.array(hr, dtype=np.float32)).permute(2, 0, 1)
         soft = blur(img, gaussian(size, self.sigma)).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
         return imresize(np.ascontiguousarray(soft), 1 / scale)
 
