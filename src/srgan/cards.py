@@ -98,11 +98,7 @@ def models_markdown() -> str:
             "|---|---|",
             f"| architecture | {architecture_summary(g)}, x{g.scale}, {count_parameters(g):,} parameters |",
             f"| data | {t.get('data', '?')} |",
-            *(
-                [f"| degradation | {degradation_summary(t.get('recipe', {}))} |"]
-                if degradation_summary(t.get("recipe", {}))
-                else []
-            ),
+            *([f"| degradation | {deg} |"] if (deg := degradation_summary(t.get("recipe", {}))) else []),
             f"| recipe | {recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
             f"| loss | {loss_summary(t.get('recipe', {}))} |",
             *([f"| initialised from | {init} |"] if (init := first_init(t)) else []),

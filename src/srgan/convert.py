@@ -184,32 +184,16 @@ def convert_file(
     """Read a community weight file, recognise its layout and write it as an srgan safetensors
     model whose config holds ``arch``, its parameters and ``card`` (source, licence, ...).
     Returns the layout's description and the written path."""
-    from .hub import ModelFileError, read_state_file, save_generator
-    from .models.registry import build_generator
+    from .hub import ModelFileError, load_generator, save_generator
 
     src, dst = Path(src), Path(dst)
     if dst.suffix != ".safetensors":
         raise ModelFileError(f"{dst}: the output must be a .safetensors file")
     if dst.exists() and not overwrite:
         raise ModelFileError(f"{dst}: already exists (use --overwrite to replace it)")
-    state = read_state_file(src, allow_pickle)
-    try:
-        layout, arch, params, state = detect_layout(unwrap_state(state))
-    except ConvertError as exc:
-        raise ModelFileError(f"{src}: {exc}") from None
-    model = build_generator(arch, **params)
-    own = model.state_dict()
-    state = fill_bn_counters(state, own)
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ModelFileError(
-            f"{src}: {layout} layout, but {len(missing)} tensors missing (e.g. {missing[:1]}) and {len(unexpected)} "
-            f"unexpected (e.g. {unexpected[:1]})"
-        )
-    for k, v in own.items():
-        if state[k].shape != v.shape:
-            raise ModelFileError(f"{src}: tensor {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
-    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+    # load_generator recognises the layout and checks names, shapes, dtypes, ranges and finiteness
+    model, cfg = load_generator(src, allow_pickle=allow_pickle)
+    layout = cfg.get("source_layout", "srgan")
     meta = {
         "name": dst.stem,
         "converted_from": src.name,

@@ -96,7 +96,7 @@ class DataConfig:
     cache: bool = True  # decode every image once into memory; false: decode per sample (use sub-images + workers)
     # how LR crops are made: bicubic (the benchmark protocol), realistic (Real-ESRGAN), jpeg, noise, blur, or a
     # preset of srgan.degradations; a mapping sets parameters: {type: realistic, jpeg_range: [50, 95]}
-    degradation: dict[str, Any] = field(default_factory=lambda: {"type": "bicubic"})
+    degradation: str | dict[str, Any] = field(default_factory=lambda: {"type": "bicubic"})
 
     def require_train(self) -> None:
         """Training needs data: packaged recipes name none, the user gives it."""
@@ -108,17 +108,19 @@ class DataConfig:
 
     def validate(self) -> None:
         _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
+        if isinstance(self.degradation, str):  # a name alone: data.degradation=realistic
+            self.degradation = {"type": self.degradation}
         self.degrader()
 
     def degrader(self):
         """The configured :mod:`srgan.degradations` object (None for plain bicubic)."""
-        from ..degradations import build_degradation
+        from ..degradations import Bicubic, build_degradation
 
         try:
             made = build_degradation(self.degradation)
         except ValueError as exc:
             raise ConfigError(f"data.degradation: {exc}") from None
-        return None if type(made).__name__ == "Bicubic" else made
+        return None if type(made) is Bicubic else made
 
 
 @dataclass
@@ -230,11 +232,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
+        error = None
+        for inner in (a for a in args if a is not type(None)):  # the first type the value fits
+            try:
+                return _coerce(value, inner, key)
+            except ConfigError as exc:
+                error = exc
+        raise error
     if origin is dict:
-        if isinstance(value, str):  # a name alone: data.degradation=realistic
-            value = {"type": value}
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return {str(k): v for k, v in value.items()}

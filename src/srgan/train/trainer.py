@@ -208,6 +208,7 @@ class Trainer:
             self.stage = stage_cls(g_train, cfg, self.device)
         self.step = 0
         self._fields = csv_fields(cfg)
+        self._header: list[str] | None = None  # metrics.csv's columns, once known
         self.restart, self.trust_unverified = restart, trust_unverified
         if resume:
             self._resume()
@@ -279,17 +280,13 @@ class Trainer:
     # --- logging -------------------------------------------------------------------------
     def _log_row(self, row: dict[str, Any]) -> None:
         path = self.out / "metrics.csv"
-        fields = self._fields
-        if path.exists():
-            with path.open(newline="") as f:
-                header = next(csv.reader(f), [])
-            if set(row) - set(header) or not header:  # a resumed run whose terms changed: widen the header
-                self._rewrite_log(lambda r: True)
-            with path.open(newline="") as f:
-                fields = next(csv.reader(f))
         new = not path.exists()
+        if new:
+            self._header = self._fields
+        elif self._header is None or set(row) - set(self._header):  # widen the header of an older log once
+            self._rewrite_log(lambda r: True)
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="raise", restval="")
+            w = csv.DictWriter(f, fieldnames=self._header, extrasaction="raise", restval="")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -335,7 +332,7 @@ class Trainer:
         with path.open(newline="") as f:
             reader = csv.DictReader(f)
             rows, old = list(reader), list(reader.fieldnames or [])
-        fields = self._fields + [c for c in old if c not in self._fields]
+        fields = self._header = self._fields + [c for c in old if c not in self._fields]
         with path.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, restval="")
             w.writeheader()
