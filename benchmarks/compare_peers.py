@@ -7,7 +7,9 @@ Rows: MATLAB bicubic, our packaged models, FSRCNN and ESPCN through OpenCV's
 dnn_superres (pip install opencv-contrib-python-headless), and leftthomas/SRGAN's
 generator (the spec's code; B=5, old layout: block7 is conv+PReLU, output
 (tanh(x)+1)/2; the registry's ``leftthomas`` architecture). Peers whose files or packages are missing
-are skipped with a note.
+are skipped with a note. Speed-only rows (random weights, no PSNR): our SRResNet-16 and IMDN
+(Hui et al. 2019; the registry's ``imdn``, an efficient architecture a user may train instead),
+both through srgan's engine, so that their speed is compared within this run.
 Protocol: Y channel (BT.601), shave 4, SSIM as Wang et al.; s/MP on a 256x256 LR.
 """
 
@@ -102,7 +104,14 @@ def main() -> int:
         notes.append(f"{lt.name} not found: skipped")
 
     results = [evaluate_set(Path(args.bench) / s, 4, methods) for s in ("Set5", "Set14")]
-    speed = {m.name: seconds_per_mp(m.upscale) for m in methods}
+    from srgan.api import SRModel
+    from srgan.models.registry import build_generator
+
+    speed_only = [
+        Method(f"{arch} x4, random weights (speed only)", SRModel(build_generator(arch), device="cpu").upscale)
+        for arch in ("srresnet", "imdn")
+    ]
+    speed = {m.name: seconds_per_mp(m.upscale) for m in methods + speed_only}
     print(f"x4, Y channel, shave 4; s/MP on a 256x256 LR input, {args.threads} CPU threads\n")
     print("| method | Set5 PSNR | Set5 SSIM | Set14 PSNR | Set14 SSIM | s/MP |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -112,6 +121,8 @@ def main() -> int:
             f"| {m.name} | {a['psnr']:.2f} | {a['ssim']:.4f} | {b['psnr']:.2f} | {b['ssim']:.4f} | "
             f"{speed[m.name]:.2f} |"
         )
+    for m in speed_only:
+        print(f"| {m.name} | - | - | - | - | {speed[m.name]:.2f} |")
     for n in notes:
         print(f"\nnote: {n}")
     return 0

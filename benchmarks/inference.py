@@ -13,6 +13,12 @@ Prints s per output MP, MP/s, share of peak and the max abs difference from the
 untiled fp32 reference. ``--profile SIZE`` prints operator profiles; ``--memory`` adds
 peak RSS of a 2000x2000 -> 8000x8000
 run in a fresh process, and ``--photo`` times decode -> upscale -> encode of a file.
+
+``--e2e`` times ``SRModel.upscale`` (uint8 in and out, the API path; SRResNet-16 x4, random
+weights) on 64 and 256 px inputs in child processes: with the CPU's own ISA and with oneDNN and
+ATen capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: what an AVX2-only CPU
+runs), each with glibc's default malloc and with :func:`srgan.hardware.tune_allocator`, against
+the FMA peak that ``benchmarks/fma_peak.py`` measures for that vector width.
 """
 
 from __future__ import annotations
@@ -132,6 +138,63 @@ print(json.dumps({{"rss_mb": rss, "seconds": dt, "out_mp": y.shape[0] * y.shape[
 """
 
 
+E2E_CHILD = r"""
+import json, statistics, sys, time, numpy as np, torch
+torch.set_num_threads({threads})
+from srgan.hardware import onednn_isa, tune_allocator
+tuned = tune_allocator()
+from srgan.api import SRModel
+from srgan.models.registry import build_generator
+torch.manual_seed(0)
+g = build_generator("srresnet")
+for m in g.modules():
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.running_mean.uniform_(-0.1, 0.1); m.running_var.uniform_(0.5, 1.5)
+model = SRModel(g, device="cpu")
+out = {{"tuned": tuned, "isa": onednn_isa()}}
+for size in {sizes}:
+    x = (np.random.default_rng(size).random((size, size, 3)) * 255).astype(np.uint8)
+    model.upscale(x)
+    times = []
+    for _ in range({repeats}):
+        t = time.perf_counter(); model.upscale(x); times.append(time.perf_counter() - t)
+    out[str(size)] = statistics.median(times) / ((size * 4) ** 2 / 1e6)
+print(json.dumps(out))
+"""
+
+
+def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
+    """The --e2e table (see the module docstring)."""
+    import os
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fma_peak import fma_peak
+
+    from srgan.hardware import cpu_flags
+
+    gflop_per_mp = 2 * macs_per_output_pixel(Generator(4, 16)) * 1e6 / 1e9
+    native = "avx512" if "avx512f" in cpu_flags() else "avx2"
+    peaks = {isa: fma_peak(isa, threads) for isa in {native, "avx2"}}
+    print(f"\nFMA peak ({threads} threads): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items() if v))
+    print("\n| ISA (oneDNN) | malloc | " + " | ".join(f"{s} px s/MP | {s} px % of FMA peak" for s in sizes)
+          + f" | {sizes[0]} px / {sizes[-1]} px time per MP |")  # fmt: skip
+    print("|---|---|" + "---:|" * (2 * len(sizes) + 1))
+    caps = {native: {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
+    for isa, env in caps.items():
+        if isa == native and native == "avx2" and env:
+            continue
+        for malloc in ("system", "tuned"):
+            code = E2E_CHILD.format(threads=threads, sizes=list(sizes), repeats=repeats)
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 env={**os.environ, **env, "SRGAN_MALLOC": malloc})  # fmt: skip
+            r = json.loads(run.stdout.strip().splitlines()[-1])
+            peak = peaks[isa] or float("nan")
+            cells = [f"{r[str(s)]:.2f} | {100 * gflop_per_mp / r[str(s)] / peak:.0f}%" for s in sizes]
+            print(
+                f"| {r['isa']} | {malloc} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |"
+            )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -144,7 +207,14 @@ def main() -> int:
         "--profile", type=int, metavar="SIZE", help="profile cl-eager and ours-w1 (B=16) on one SIZE x SIZE LR image"
     )
     ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
+    ap.add_argument("--e2e", action="store_true", help="only the end-to-end table: native ISA and AVX2, both mallocs")
     args = ap.parse_args()
+    if args.e2e:
+        from srgan.hardware import isa_report
+
+        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
+        end_to_end(args.threads, args.repeats)
+        return 0
     torch.set_num_threads(args.threads)
     peak, mm, cv = peak_gflops(args.threads)
     print(

@@ -8,8 +8,15 @@ Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
             (PIL bicubic LR), a new tensor per step, sigmoid + BCE on probabilities
   cl-eager  the same loop with channels_last model and inputs
   ours      srgan's stage objects and data pipeline (cached images, MATLAB-bicubic LR,
-            channels_last, BCE on logits)
-Prints steps/s and speed-ups, and with --profile the top operators of one step of ours per stage.
+            channels_last, BCE on logits), in each mode of --modes:
+              fp32        the trainer as it was before (torch.nn.PReLU, unfused tail): the baseline
+              fast        fp32 with srgan's PReLU (srgan.models.activations) and fused_tail: what
+                          `srgan train` runs on a CPU without bf16 units (AVX2)
+              bf16        the baseline in bf16 autocast (amp: bf16)
+              bf16+fast   both: what `amp: auto` runs on a CPU with bf16 units
+Like `srgan train`, it tunes glibc's malloc (srgan.hardware.tune_allocator) unless SRGAN_MALLOC=system.
+Prints steps/s and speed-ups over fp32, and with --profile the top operators of one step of the
+last mode per stage. The machine line says which CPU flags and oneDNN ISA the run used.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import srgan.losses.functional as functional
 import srgan.train.stages as stages
 from srgan.data import ImageCache, RandomCropDataset, list_images
 from srgan.losses import VGGLoss
@@ -86,12 +94,16 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=4, help="timed steps per variant (after one warm-up)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stages", nargs="+", default=["srresnet", "srgan", "srgan+vgg"])
+    ap.add_argument("--modes", nargs="+", default=["fp32", "fast", "bf16", "bf16+fast"])
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from srgan.hardware import tune_allocator
+
+    tuned = tune_allocator()  # as `srgan train` does (SRGAN_MALLOC=system: glibc's defaults)
     random.seed(0)
     torch.manual_seed(0)
-    stages.load_vgg19_weights = lambda path=None: None  # random VGG19 weights: same cost
+    functional.load_vgg19_weights = lambda path=None: None  # random VGG19 weights: same cost
     cache = ImageCache(args.train, min_size=96)
     naive_data = NaiveData(args.train)
     ds = RandomCropDataset(cache, 4, 96, seed=0)
@@ -108,20 +120,27 @@ def main() -> int:
     from srgan.hardware import isa_report
 
     print(f"B={args.blocks}, batch {args.batch}, 96 px, {args.threads} threads, torch {torch.__version__}")
-    print(f"machine: {isa_report()}\n")
-    print("| stage | naive (steps/s) | cl-eager (steps/s) | ours (steps/s) | ours / naive | ours / cl-eager |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"machine: {isa_report()}, malloc {'tuned' if tuned else 'system'}\n")
+    modes = args.modes
+    if modes[0] != "fp32":
+        ap.error("--modes must start with fp32 (the baseline the speed-ups are relative to)")
+    print(
+        "| stage | naive | cl-eager | "
+        + " | ".join(modes)
+        + " | "
+        + " | ".join(f"{m} / fp32" for m in modes[1:])
+        + " |"
+    )
+    print("|---|" + "---:|" * (2 + 2 * len(modes) - 1))
     prof_stages = {}
     for stage in args.stages:
         gan, use_vgg = stage.startswith("srgan"), stage.endswith("vgg")
-        cfg = load_config(
-            raw={
-                "stage": "srgan" if gan else "srresnet",
-                "data": {"train": ["x"]},
-                "model": {"num_blocks": args.blocks},
-                "loss": {"pixel": "mse", "vgg_weight": 6e-3 if use_vgg else 0.0},
-            }
-        )
+        raw = {
+            "stage": "srgan" if gan else "srresnet",
+            "data": {"train": ["x"]},
+            "model": {"num_blocks": args.blocks},
+            "loss": {"pixel": "mse", "vgg_weight": 6e-3 if use_vgg else 0.0},
+        }
         variants = {}
         for name in ("naive", "cl-eager"):
             cl = name == "cl-eager"
@@ -135,14 +154,24 @@ def main() -> int:
             variants[name] = lambda g=g, d=d, og=og, od=od, vgg=vgg, cl=cl: naive_step(
                 g, d, og, od, vgg, naive_data, args.batch, "srgan" if gan else "srresnet", cl
             )
-        g = Generator(4, args.blocks).to(memory_format=torch.channels_last)
         dev = torch.device("cpu")
-        st = (
-            stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev)
-            if gan
-            else stages.SRResNetStage(g, cfg, dev)
-        )
-        variants["ours"] = lambda st=st: st.train_step(*our_batch())
+        for mode in modes:
+            cfg = load_config(raw={**raw, "amp": "bf16" if mode.startswith("bf16") else "none"})
+            g = Generator(4, args.blocks)
+            if mode.endswith("fast"):
+                g.fused_tail = True
+            else:  # the baseline's activation: PyTorch's PReLU
+                for m in list(g.modules()):
+                    for name, child in m.named_children():
+                        if isinstance(child, torch.nn.PReLU):
+                            setattr(m, name, torch.nn.PReLU().requires_grad_(True))
+            g = g.to(memory_format=torch.channels_last)
+            st = (
+                stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev)
+                if gan
+                else stages.SRResNetStage(g, cfg, dev)
+            )
+            variants[mode] = lambda st=st: st.train_step(*our_batch())
         times = {k: [] for k in variants}
         for f in variants.values():
             f()  # warm-up
@@ -152,18 +181,17 @@ def main() -> int:
                 f()
                 times[k].append(time.perf_counter() - t)
         sps = {k: 1 / statistics.median(v) for k, v in times.items()}
-        print(
-            f"| {stage} | {sps['naive']:.3f} | {sps['cl-eager']:.3f} | {sps['ours']:.3f} | "
-            f"{sps['ours'] / sps['naive']:.2f}x | {sps['ours'] / sps['cl-eager']:.2f}x |"
-        )
-        prof_stages[stage] = variants["ours"]
+        cells = [f"{sps[k]:.3f}" for k in ("naive", "cl-eager", *modes)]
+        cells += [f"{sps[m] / sps['fp32']:.2f}x" for m in modes[1:]]
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+        prof_stages[stage] = variants[modes[-1]]
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
         for stage, step in prof_stages.items():
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 step()
-            print(f"\nProfile of one step of ours ({stage}), top operators by self CPU time:\n")
+            print(f"\nProfile of one step of {modes[-1]} ({stage}), top operators by self CPU time:\n")
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
     return 0
 

@@ -33,11 +33,14 @@ def main() -> int:
     ap.add_argument("--header", action="store_true", help="print the table header")
     args = ap.parse_args()
 
-    import srgan.train.stages as stages
+    import srgan.losses.functional as functional
+    from srgan.hardware import tune_allocator
+
+    tune_allocator()  # as `srgan train` does (SRGAN_MALLOC=system: glibc's defaults)
     from srgan.train import Trainer, load_config
 
     if args.vgg:
-        stages.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost
+        functional.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost
     warm = 3
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(

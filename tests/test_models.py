@@ -60,3 +60,22 @@ def test_discriminator_strides_and_bn():
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in d.net) == 7
+
+
+def test_imdn_has_the_papers_size_and_a_global_attention():
+    """IMDN x4 (Hui et al. 2019, Table 4: 715K parameters); its CCA reads the whole image."""
+    from srgan.models.registry import build_generator
+
+    g = build_generator("imdn").eval()
+    assert sum(p.numel() for p in g.parameters()) == 715_176
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 16, 20)
+    with torch.no_grad():
+        y = g(x)
+        assert y.shape == (1, 3, 64, 80)
+        x2 = x.clone()
+        x2[..., 12:, 16:] += 0.5  # a change in one corner...
+        y2 = g(x2)
+    assert (y2 - y)[..., :8, :8].abs().max() > 0  # ...reaches the far corner (through the channel statistics)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        build_generator("imdn", channels=30)

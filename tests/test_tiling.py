@@ -64,6 +64,7 @@ def test_receptive_radii():
     assert receptive_radius(build_generator("srvgg")) == 19  # 18 3x3 convs at LR, + 1
     assert receptive_radius(build_generator("rrdbnet", num_blocks=2)) == 35
     assert receptive_radius(torch.nn.Conv2d(3, 3, 3)) is None  # unknown module: runs untiled
+    assert receptive_radius(build_generator("imdn")) is None  # global channel attention
 
 
 def _randomised(arch, **params):
@@ -87,6 +88,7 @@ SMALL = {
     "srvgg": {"num_blocks": 4, "channels": 16},
     "msrresnet": {"num_blocks": 2, "channels": 16},
     "leftthomas": {"num_blocks": 2, "channels": 16},
+    "imdn": {"num_blocks": 2, "channels": 16},  # radius None: runs untiled
 }
 
 

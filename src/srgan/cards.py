@@ -50,6 +50,7 @@ def stage_summary(recipe: dict, steps: object) -> dict:
         "lr": o.get("lr", "?"),
         "schedule": o.get("schedule", ""),
         "init_generator": recipe.get("init_generator"),
+        "precision": {"none": "fp32", None: None}.get(recipe.get("amp"), recipe.get("amp")),
     }
 
 
@@ -61,6 +62,7 @@ def training_stages(t: dict) -> list[dict]:
 def recipe_summary(t: dict) -> str:
     return "; then ".join(
         f"{s['name']}: batch {s['batch_size']}, {s['crop']} px crops, lr {s['lr']} {s['schedule']}"
+        + (f", {s['precision']}" if s.get("precision") else "")
         for s in training_stages(t)
     )
 

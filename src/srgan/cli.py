@@ -1031,10 +1031,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "save_figures", False) and not args.out:
         _error("--save-figures needs --out")
         return EXIT_USAGE
+    from .hardware import tune_allocator
     from .hub import ModelFileError
     from .image_io import ImageError
     from .train.config import ConfigError
 
+    tune_allocator()  # large tensors reused from the heap instead of page-faulted afresh per tile/step
     try:
         return args.func(args)
     except (

@@ -4,26 +4,20 @@ Trunk: eval-mode BatchNorm folded into the preceding convs (w' = w * gamma / sqr
 b' = (b - mean) * gamma / sqrt(var + eps) + beta) and the residual sum done in place, which
 removes two full passes over the activations per block and halves the live tensors.
 
-Tail:
-
-The 9x9 conv (64 -> 3) runs at full output resolution on the output of a
-PixelShuffle(2) and a single-slope PReLU. PReLU with one parameter commutes with
-the shuffle, and a conv after a shuffle equals a conv before it: output pixel
-(2I+a, 2J+b) reads input taps dy, dx in [-4, 4], i.e. pre-shuffle pixels
-I + floor((a+dy)/2) (offsets -2..2) and channels 4k + 2((a+dy) mod 2) + ((b+dx) mod 2).
-So the pair becomes a 5x5 conv (256 -> 12) at half the output resolution followed
-by PixelShuffle(2): 23% more multiply-adds, but a far better matrix shape than
-3 output channels, and no 64-channel tensor at full resolution.
+Tail: the single-slope PReLU commutes with the last PixelShuffle(2), and the 9x9 conv after
+the shuffle is rewritten as a 5x5 conv (256 -> 12) before it (:mod:`srgan.models.shuffled_conv`).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .generator import Generator, ResidualBlock
+from .shuffled_conv import shuffled_conv_weight, shuffled_kernel_size
 
-__all__ = ["fold_batchnorm", "FoldedBlock", "FusedTail", "FastGenerator"]
+__all__ = ["fold_batchnorm", "FixedSlopeReLU", "FoldedBlock", "FusedTail", "FastGenerator"]
 
 
 @torch.no_grad()
@@ -46,12 +40,34 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused
 
 
+class FixedSlopeReLU(nn.Module):
+    """A single-slope PReLU frozen for inference: ``leaky_relu`` in place with the slope as a number.
+    The same function; it writes into its (fresh) input instead of allocating an output, which on
+    the CPU saves a pass over memory and, for tensors above the allocator's mmap threshold (the
+    256-channel map at 2x resolution), the page faults of a new buffer."""
+
+    def __init__(self, prelu: nn.PReLU) -> None:
+        super().__init__()
+        if prelu.weight.numel() != 1:
+            raise ValueError("FixedSlopeReLU needs a single-slope PReLU")
+        self.slope = float(prelu.weight.detach().reshape(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:  # autograd's in-place leaky_relu wants slope >= 0
+            return F.leaky_relu(x, self.slope)
+        return F.leaky_relu_(x, self.slope)
+
+
+def _freeze(act: nn.Module) -> nn.Module:
+    return FixedSlopeReLU(act) if isinstance(act, nn.PReLU) and act.weight.numel() == 1 else act
+
+
 class FoldedBlock(nn.Module):
     """A :class:`~srgan.models.generator.ResidualBlock` with both BNs folded; inference only."""
 
     def __init__(self, block: ResidualBlock) -> None:
         super().__init__()
-        self.conv1, self.prelu = fold_batchnorm(block.conv1, block.bn1), block.prelu
+        self.conv1, self.prelu = fold_batchnorm(block.conv1, block.bn1), _freeze(block.prelu)
         self.conv2 = fold_batchnorm(block.conv2, block.bn2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,22 +82,14 @@ class FusedTail(nn.Module):
         last = g.upsample[-1]
         if last.prelu.weight.numel() != 1:
             raise ValueError("fusing needs a single-slope PReLU (it must commute with PixelShuffle)")
-        self.head_ups = nn.Sequential(*list(g.upsample)[:-1])
+        self.head_ups = nn.Sequential(*[nn.Sequential(b.conv, b.shuffle, _freeze(b.prelu)) for b in g.upsample[:-1]])
         self.conv = last.conv
-        self.prelu = last.prelu
+        self.prelu = _freeze(last.prelu)
         w = g.tail.weight.detach()  # (3, 64, 9, 9)
         c_out, c_in = w.shape[:2]
-        fused = torch.zeros(c_out * 4, c_in * 4, 5, 5, dtype=w.dtype)
-        for a in range(2):
-            for b in range(2):
-                for dy in range(-4, 5):
-                    ey, p = divmod(a + dy, 2)
-                    for dx in range(-4, 5):
-                        ex, q = divmod(b + dx, 2)
-                        # out channel c*4 + a*2 + b; in channel k*4 + p*2 + q
-                        fused[a * 2 + b :: 4, p * 2 + q :: 4, ey + 2, ex + 2] += w[:, :, dy + 4, dx + 4]
-        self.fused = nn.Conv2d(c_in * 4, c_out * 4, 5, padding=2)
-        self.fused.weight.data.copy_(fused)
+        k = shuffled_kernel_size(w.shape[-1], 2)
+        self.fused = nn.Conv2d(c_in * 4, c_out * 4, k, padding=k // 2)
+        self.fused.weight.data.copy_(shuffled_conv_weight(w, 2))
         self.fused.bias.data.copy_(g.tail.bias.detach().repeat_interleave(4))
         self.shuffle = nn.PixelShuffle(2)
 
@@ -91,16 +99,18 @@ class FusedTail(nn.Module):
 
 class FastGenerator(Generator):
     """Inference-only snapshot of a :class:`Generator`: BN folded into the trunk's convs
-    (:class:`FoldedBlock`) and :class:`FusedTail`. Same outputs up to float rounding, same
+    (:class:`FoldedBlock`), :class:`FusedTail`, and single-slope PReLUs as in-place
+    :class:`FixedSlopeReLU`. Same outputs up to float rounding, same
     receptive field. Later changes to ``g`` are not seen."""
 
     def __init__(self, g: Generator) -> None:
         nn.Module.__init__(self)
         self.scale, self.num_blocks, self.channels, self.hparams = g.scale, g.num_blocks, g.channels, g.hparams
-        self.head, self.upsample = g.head, g.upsample
+        self.head = nn.Sequential(g.head[0], _freeze(g.head[1]))
+        self.upsample = g.upsample  # for tile_radii; the forward runs the fused tail
         self.body = nn.Sequential(*[FoldedBlock(b) for b in g.body])
         self.body_end = fold_batchnorm(*g.body_end)
-        self.fused_tail = FusedTail(g)
+        self.fast_tail = FusedTail(g)
         self.eval()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,4 +118,4 @@ class FastGenerator(Generator):
         return self.body_end(self.body(h)).add_(h)
 
     def reconstruct(self, f: torch.Tensor) -> torch.Tensor:
-        return self.fused_tail(f)
+        return self.fast_tail(f)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from . import generator, leftthomas, msrresnet, rrdbnet, srvgg
+from . import generator, imdn, leftthomas, msrresnet, rrdbnet, srvgg
 from .discriminator import Discriminator
 from .fast import FastGenerator
 
@@ -75,6 +75,7 @@ ARCHITECTURES: dict[str, Arch] = {
     "srvgg": Arch(srvgg.SRVGGNetCompact, srvgg.receptive_radius),
     "msrresnet": Arch(msrresnet.MSRResNet, msrresnet.receptive_radius),
     "leftthomas": Arch(leftthomas.LeftthomasGenerator, leftthomas.receptive_radius),
+    "imdn": Arch(imdn.IMDN, lambda model: None),  # global channel attention: runs untiled
 }
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {

@@ -161,6 +161,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"  # none | bf16 | fp16 (fp16 uses a GradScaler; CUDA) | auto (bf16 where the hardware has it)
     compile: bool = False
+    fused_tail: bool = True  # srresnet: the 9x9 output conv computed before the last shuffle (same function, faster)
     d_lr: float | None = None  # discriminator learning rate (default: optim.lr)
     d_random_shift: int = 0  # D sees SR/HR pairs cropped at a random 0..N px offset (breaks grid artefacts)
     tensorboard: bool = True

@@ -35,16 +35,23 @@ from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, clea
 from .ema import EMA
 from .stages import STAGES, Stage, _unwrap
 
-__all__ = ["ResumeError", "Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields"]
+__all__ = ["ResumeError", "Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields", "precision_label"]
 
 log = logging.getLogger(__name__)
 HEAD_FIELDS = ["step", "epoch", "lr", "loss_g", "loss_d"]  # then one loss_<name> column per declared loss term
-TAIL_FIELDS = ["d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "wall"]
+TAIL_FIELDS = ["d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_time", "precision", "wall"]
 
 
 def csv_fields(cfg: TrainConfig) -> list[str]:
     """metrics.csv's columns: derived from the declared loss terms, so none is ever dropped."""
     return HEAD_FIELDS + cfg.objective().columns + TAIL_FIELDS
+
+
+def precision_label(cfg: TrainConfig) -> str:
+    """What a step computes in, for metrics.csv and the model card: 'fp32', 'bf16' or 'fp16'
+    (autocast), plus '+fused-tail' when the SRResNet tail runs in its fused form."""
+    label = {"none": "fp32"}.get(cfg.amp, cfg.amp)
+    return label + ("+fused-tail" if cfg.fused_tail and cfg.model.arch == "srresnet" else "")
 
 
 class ResumeError(RuntimeError):
@@ -191,6 +198,8 @@ class Trainer:
         if cfg.init_generator and not resume:
             load_initial_generator(cfg.init_generator, self.generator)
         self.generator = self.generator.to(self.device, memory_format=memory)
+        if hasattr(self.generator, "fused_tail"):
+            self.generator.fused_tail = cfg.fused_tail
         self.ema = EMA(self.generator, cfg.ema_decay) if cfg.ema_decay else None
         g_train = self._wrap(self.generator)
         stage_cls = STAGES[cfg.stage]
@@ -385,6 +394,7 @@ class Trainer:
         if main:
             self._truncate_log()
         loader, epoch_len = self._loader()
+        precision = precision_label(cfg)
         val = PairedImages(cfg.data.val, cfg.model.scale) if cfg.data.val and main else None
         bar = tqdm(
             total=cfg.steps, initial=self.step, disable=not (progress and main), dynamic_ncols=True, desc=cfg.name
@@ -447,6 +457,7 @@ class Trainer:
                     step=self.step,
                     epoch=round(self.step / epoch_len, 3),
                     lr=self.stage.optimizers["g"].param_groups[0]["lr"],
+                    precision=precision,
                     wall=time.time(),
                 )
                 self._log_row(row)

@@ -1,0 +1,99 @@
+"""Quality at equal steps: the same recipe stage trained in fp32 and in each faster mode.
+
+    python benchmarks/amp_quality.py --train ../shared/data/train --val ../shared/data/benchmarks/Set5/x4 \
+        --recipe cpu-fast --stage srresnet --steps 600 [--modes fp32 fast bf16+fast] [--out runs/amp-quality]
+
+Each mode trains the recipe's stage (steps rescaled with the recipe's --steps-factor rule, so the
+schedule keeps its shape) from the same seed, in turn, on this machine. Modes: ``fp32``
+(amp none, unfused tail), ``fast`` (fp32, ``fused_tail``), ``bf16`` (``amp: bf16``), ``bf16+fast``
+(what ``amp: auto`` runs on a CPU with bf16 units). Prints the validation PSNR (EMA weights, Y channel)
+at every validation step per mode, its difference from fp32, and the mean step time.
+Runs are kept under --out, and a finished mode is read back rather than trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+MODES = {
+    "fp32": ("none", False),
+    "fast": ("none", True),
+    "bf16": ("bf16", False),
+    "bf16+fast": ("bf16", True),
+}
+
+
+def run_mode(args: argparse.Namespace, mode: str) -> list[dict[str, str]]:
+    from srgan.train import Trainer
+    from srgan.train.recipes import load_recipe
+
+    amp, fused = MODES[mode]
+    out = Path(args.out) / f"{args.recipe}-{args.stage}-{args.steps}" / mode
+    metrics = out / "metrics.csv"
+    overrides = [
+        f"data.train={json.dumps(args.train)}",
+        f"data.val={json.dumps(args.val)}",
+        f"amp={amp}",
+        f"fused_tail={str(fused).lower()}",
+        "tensorboard=false",
+    ]
+    stages = load_recipe(args.recipe, overrides)
+    cfg = next((c for c in stages if c.name == args.stage), None)
+    if cfg is None:
+        sys.exit(f"recipe {args.recipe} has no stage {args.stage} ({', '.join(c.name for c in stages)})")
+    factor = args.steps / cfg.steps
+    cfg = next(
+        c for c in load_recipe(args.recipe, overrides, steps_factor=factor, out=str(out)) if c.name == args.stage
+    )
+    cfg.out_dir = str(out)
+    cfg.val_every = args.val_every
+    done = metrics.exists() and any(r["step"] == str(cfg.steps) for r in csv.DictReader(metrics.open()))
+    if not done:
+        Trainer(cfg, resume=(out / "checkpoints").exists()).fit(progress=False)
+    return list(csv.DictReader(metrics.open()))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", action="append", required=True, help="folder of HR training images (repeatable)")
+    ap.add_argument("--val", required=True, help="validation folder (HR/ + LR/)")
+    ap.add_argument("--recipe", default="cpu-fast")
+    ap.add_argument("--stage", default="srresnet", help="the recipe stage to train")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--val-every", type=int, default=100)
+    ap.add_argument("--modes", nargs="+", default=["fp32", "fast", "bf16+fast"], choices=list(MODES))
+    ap.add_argument("--out", default="runs/amp-quality")
+    args = ap.parse_args()
+    if args.modes[0] != "fp32":
+        ap.error("--modes must start with fp32 (the reference)")
+
+    from srgan.hardware import isa_report, tune_allocator
+
+    tune_allocator()  # as `srgan train` does
+    print(f"machine: {isa_report()}")
+    rows = {m: run_mode(args, m) for m in args.modes}
+    psnr = {m: {int(r["step"]): float(r["psnr"]) for r in rs if r.get("psnr")} for m, rs in rows.items()}
+    step_time = {
+        m: sum(float(r["step_time"]) for r in rs if r.get("step_time"))
+        / max(1, sum(1 for r in rs if r.get("step_time")))
+        for m, rs in rows.items()
+    }
+    others = args.modes[1:]
+    print(f"\n{args.recipe} / {args.stage}, {args.steps} steps, validation PSNR (dB) on {args.val}\n")
+    print("| step | " + " | ".join(args.modes) + " | " + " | ".join(f"{m} - fp32" for m in others) + " |")
+    print("|---:|" + "---:|" * (2 * len(args.modes) - 1))
+    for step in sorted(psnr["fp32"]):
+        vals = [psnr[m].get(step) for m in args.modes]
+        cells = [f"{v:.3f}" if v is not None else "-" for v in vals]
+        cells += [f"{v - vals[0]:+.3f}" if v is not None else "-" for v in vals[1:]]
+        print(f"| {step} | " + " | ".join(cells) + " |")
+    print("| s/step | " + " | ".join(f"{step_time[m]:.3f}" for m in args.modes) + " |" + " |" * len(others))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
