@@ -128,6 +128,8 @@ MEMORY_CHILD = r"""
 import json, resource, time, numpy as np, torch
 torch.set_num_threads({threads})
 import srgan
+from srgan.hardware import tune_allocator
+tune_allocator()  # as the CLI does
 m = srgan.from_pretrained("{model}", device="cpu")
 x = (np.random.default_rng(0).random(({size}, {size}, 3)) * 255).astype(np.uint8)
 t = time.perf_counter(); y = m.upscale(x); dt = time.perf_counter() - t
@@ -141,8 +143,12 @@ print(json.dumps({{"rss_mb": rss, "seconds": dt, "out_mp": y.shape[0] * y.shape[
 E2E_CHILD = r"""
 import json, statistics, sys, time, numpy as np, torch
 torch.set_num_threads({threads})
-from srgan.hardware import onednn_isa, tune_allocator
-tuned = tune_allocator()
+from srgan.hardware import onednn_isa
+try:
+    from srgan.hardware import tune_allocator
+    tuned = tune_allocator()
+except ImportError:  # an srgan from before it existed (PYTHONPATH=<old checkout>/src: the "before" rows)
+    tuned = False
 from srgan.api import SRModel
 from srgan.models.registry import build_generator
 torch.manual_seed(0)
@@ -190,9 +196,8 @@ def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
             r = json.loads(run.stdout.strip().splitlines()[-1])
             peak = peaks[isa] or float("nan")
             cells = [f"{r[str(s)]:.2f} | {100 * gflop_per_mp / r[str(s)] / peak:.0f}%" for s in sizes]
-            print(
-                f"| {r['isa']} | {malloc} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |"
-            )
+            used = "tuned" if r["tuned"] else "system"  # an old srgan (the "before" rows) cannot tune it
+            print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |")
 
 
 def main() -> int:

@@ -405,3 +405,63 @@ def test_chroma_loss_ignores_grey_changes_and_weighs_colour_in_the_content_loss(
     assert out["loss_g"].item() == pytest.approx(out["loss_pixel"].item() + 3.0 * out["loss_chroma"].item(), rel=1e-5)
     with pytest.raises(ConfigError, match="loss"):
         load_config(raw={"stage": "srresnet", "data": {"train": ["x"]}, "loss": {"chroma_weight": -1}})
+
+
+def test_relativistic_loss_matches_esrgan_equations():
+    """ESRGAN Eq. 1-2 written out: D_Ra(a, b) = sigmoid(C(a) - mean C(b))."""
+    from srgan.losses.functional import relativistic_losses
+
+    real, fake = torch.tensor([2.0, 0.5, 1.0]), torch.tensor([-1.0, 0.0, 0.3])
+    d_rf = torch.sigmoid(real - fake.mean())
+    d_fr = torch.sigmoid(fake - real.mean())
+    want_d = 0.5 * (-torch.log(d_rf).mean() - torch.log(1 - d_fr).mean())
+    want_g = 0.5 * (-torch.log(1 - d_rf).mean() - torch.log(d_fr).mean())
+    loss_d, loss_g = relativistic_losses(real, fake)
+    assert loss_d.item() == pytest.approx(want_d.item(), rel=1e-6)
+    assert loss_g.item() == pytest.approx(want_g.item(), rel=1e-6)
+    # G gains from fakes that look more real than the average real: loss_g falls as fake rises
+    assert relativistic_losses(real, fake + 1)[1] < loss_g
+
+
+def test_unet_discriminator_and_relativistic_loss_train_through_the_registries(tmp_path):
+    """A recipe picks Real-ESRGAN's U-Net discriminator and ESRGAN's loss by name; two SRGAN steps run."""
+    from conftest import natural_image
+    from PIL import Image
+
+    from srgan.models.registry import build_discriminator
+    from srgan.train import Trainer, load_config
+
+    d = build_discriminator("unet", base_channels=8)
+    assert sum(p.numel() for p in build_discriminator("unet").parameters()) == 4_376_897  # Real-ESRGAN's size
+    logits, feats = d(torch.rand(2, 3, 44, 36), features=True)  # not a multiple of 8: padded inside
+    assert logits.shape == (2, 1, 44, 36) and len(feats) == 9
+    assert any("weight_orig" in k for k in d.state_dict())  # spectral norm
+    data = tmp_path / "hr"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(natural_image(48, 48, seed=i)).save(data / f"{i}.png")
+    cfg = load_config(raw={"stage": "srgan", "out_dir": str(tmp_path / "run"), "steps": 2, "tensorboard": False,
+                           "d_random_shift": 3, "model": {"scale": 2, "num_blocks": 1, "channels": 8},
+                           "discriminator": {"arch": "unet", "options": {"base_channels": 8}},
+                           "data": {"train": [str(data)], "crop": 32, "batch_size": 2},
+                           "loss": [{"type": "pixel", "norm": "l1"}, {"type": "feature_matching", "weight": 0.1},
+                                    {"type": "relativistic", "weight": 0.01}]})  # fmt: skip
+    Trainer(cfg).fit(progress=False)
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert rows and float(rows[-1]["loss_adv"]) > 0 and float(rows[-1]["loss_d"]) > 0
+
+
+def test_usm_target_sharpens_edges_and_leaves_flat_areas():
+    from srgan.losses.functional import usm_sharpen
+
+    img = torch.full((1, 3, 64, 64), 0.3)
+    img[..., 32:] = 0.7  # a vertical step
+    img[..., :8, :8] += torch.randn(1, 3, 8, 8) * 0.005  # faint noise below the threshold
+    out = usm_sharpen(img, 0.5)
+    row = out[0, 0, 40]
+    assert row[31] < 0.3 - 0.02 and row[32] > 0.7 + 0.02  # over/undershoot next to the edge: sharper
+    assert torch.allclose(out[..., 40, :12], img[..., 40, :12], atol=1e-3)  # far from the edge: unchanged
+    assert out.min() >= 0 and out.max() <= 1
+    assert torch.allclose(usm_sharpen(img, 0.0), img, atol=1e-6)  # amount 0: the image itself

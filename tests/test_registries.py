@@ -131,7 +131,7 @@ def test_unknown_arch_loss_and_parameters_are_named(registered):
         ({"loss": [{"type": "toy", "power": "high"}]}, "power: expected float"),
         ({"loss": [{"type": "pixel"}, {"type": "pixel"}]}, "two terms are named 'pixel'"),
         ({"loss": [{"weight": 1}]}, "needs a 'type'"),
-        ({"discriminator": {"arch": "unet"}}, "discriminator.arch: unknown 'unet'"),
+        ({"discriminator": {"arch": "unets"}}, "discriminator.arch: unknown 'unets'"),
     ]
     for extra, msg in cases:
         with pytest.raises(ConfigError, match=msg):

@@ -19,10 +19,12 @@ from ..models.vgg import VGG19Features
 
 __all__ = [
     "pixel_loss",
+    "usm_sharpen",
     "VGGLoss",
     "load_vgg19_weights",
     "adversarial_g_loss",
     "discriminator_loss",
+    "relativistic_losses",
     "feature_matching_loss",
     "lattice_loss",
     "block_loss",
@@ -49,6 +51,35 @@ def pixel_loss(kind: str) -> nn.Module:
     if kind == "l1":
         return nn.L1Loss()
     raise ValueError(f"unknown pixel loss '{kind}' (use mse or l1)")
+
+
+def _gaussian_blur(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Separable Gaussian blur with OpenCV's sigma for a ``size`` kernel (0.3((size-1)/2 - 1) + 0.8),
+    reflect-padded; per channel."""
+    sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    t = torch.arange(size, dtype=torch.float32, device=x.device) - (size - 1) / 2
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = (k / k.sum()).to(x.dtype)
+    c, pad = x.shape[1], size // 2
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, size).expand(c, 1, 1, size).contiguous(), groups=c)
+    return F.conv2d(x, k.view(1, 1, size, 1).expand(c, 1, size, 1).contiguous(), groups=c)
+
+
+def usm_sharpen(img: torch.Tensor, amount: float = 0.5, size: int = 51, threshold: float = 10 / 255) -> torch.Tensor:
+    """Unsharp-masked target as Real-ESRGAN trains on (Wang et al. 2021, Sec. 4.1; its USMSharp):
+    img + amount * (img - blur(img)), applied through a soft mask (the blurred indicator of
+    |img - blur(img)| > threshold) so that flat areas and noise stay as they are; clipped to [0, 1].
+    A sharper target than the HR crop counters the blur that a pixel loss alone leaves."""
+    if img.shape[-1] <= size // 2 or img.shape[-2] <= size // 2:  # reflect padding needs a larger image
+        size = 2 * (min(img.shape[-2:]) // 2 - 1) + 1
+    if size < 3:
+        return img
+    residual = img - _gaussian_blur(img, size)
+    mask = (residual.abs() > threshold).to(img.dtype)
+    soft = _gaussian_blur(mask, size)
+    sharp = (img + amount * residual).clamp(0, 1)
+    return soft * sharp + (1 - soft) * img
 
 
 def load_vgg19_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
@@ -252,6 +283,19 @@ def shift_equivariance_loss(
         d = (a - b).abs() if norm == "l1" else (a - b).square()
         total, count = total + d.sum(), count + a.numel()
     return total / count
+
+
+def relativistic_losses(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Relativistic average GAN (Jolicoeur-Martineau 2019; ESRGAN, Wang et al. 2018, Eq. 1-2):
+    D_Ra(a, b) = sigmoid(C(a) - E[C(b)]). Returns (D's loss, G's loss):
+    D: -E[log D_Ra(x_r, x_f)] - E[log(1 - D_Ra(x_f, x_r))]; G: the same with the labels swapped,
+    so that G also gets gradient from making real images look less real than its own."""
+    d_real = real_logits - fake_logits.mean()
+    d_fake = fake_logits - real_logits.mean()
+    bce = F.binary_cross_entropy_with_logits
+    loss_d = 0.5 * (bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake)))
+    loss_g = 0.5 * (bce(d_real, torch.zeros_like(d_real)) + bce(d_fake, torch.ones_like(d_fake)))
+    return loss_d, loss_g
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ LOSSES: dict[str, type[terms.LossTerm]] = {
     "chroma": terms.ChromaLoss,
     "shift": terms.ShiftLoss,
     "adversarial": terms.AdversarialLoss,
+    "relativistic": terms.RelativisticAdversarialLoss,
 }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "ChromaLoss",
     "ShiftLoss",
     "AdversarialLoss",
+    "RelativisticAdversarialLoss",
 ]
 
 
@@ -74,19 +75,26 @@ class LossTerm(nn.Module):
 
 
 class PixelLoss(LossTerm):
-    """l_MSE of Eq. (4) (``norm: mse``), or L1 (``norm: l1``, converges faster in PSNR)."""
+    """l_MSE of Eq. (4) (``norm: mse``), or L1 (``norm: l1``, converges faster in PSNR).
+    ``usm`` > 0 compares against the unsharp-masked HR (:func:`~.functional.usm_sharpen` with
+    that amount), as Real-ESRGAN does for its pixel term."""
 
     default_name = "pixel"
 
-    def __init__(self, weight: float = 1.0, name: str | None = None, norm: str = "mse") -> None:
+    def __init__(self, weight: float = 1.0, name: str | None = None, norm: str = "mse", usm: float = 0.0) -> None:
         super().__init__(weight, name)
-        self.norm, self.fn = norm, L.pixel_loss(norm)
+        if not 0 <= usm <= 2:
+            raise ValueError(f"usm must be in [0, 2], got {usm}")
+        self.norm, self.fn, self.usm = norm, L.pixel_loss(norm), float(usm)
 
     def label(self) -> str:
-        return f"{self.norm.upper()} pixel"
+        return f"{self.norm.upper()} pixel" + (f" (USM {self.usm:g} target)" if self.usm else "")
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
-        return self.fn(ctx.sr.float(), ctx.hr.float())
+        hr = ctx.hr.float()
+        if self.usm:
+            hr = L.usm_sharpen(hr, self.usm)
+        return self.fn(ctx.sr.float(), hr)
 
 
 class PerceptualVGGLoss(LossTerm):
@@ -238,3 +246,22 @@ class AdversarialLoss(LossTerm):
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return L.discriminator_loss(real_logits.float(), fake_logits.float())
+
+
+class RelativisticAdversarialLoss(AdversarialLoss):
+    """ESRGAN's relativistic average adversarial loss (Eq. 1-2) in place of Eq. (6): D judges
+    whether a real image is more realistic than the average fake, and G's loss has a term from
+    the real images too. G's term uses D(x) of the same batch as computed in D's step (detached)."""
+
+    default_name = "adv"
+
+    def label(self) -> str:
+        return "relativistic adversarial"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        if ctx.real_logits is None:
+            raise ValueError("the relativistic loss needs D(x) of the batch: it runs after a discriminator step")
+        return L.relativistic_losses(ctx.real_logits.float(), ctx.fake_logits.float())[1]
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return L.relativistic_losses(real_logits.float(), fake_logits.float())[0]

@@ -19,6 +19,7 @@ from torch import nn
 from . import generator, imdn, leftthomas, msrresnet, rrdbnet, srvgg
 from .discriminator import Discriminator
 from .fast import FastGenerator
+from .unet_discriminator import UNetDiscriminatorSN
 
 __all__ = [
     "Arch",
@@ -80,6 +81,7 @@ ARCHITECTURES: dict[str, Arch] = {
 
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
     "srgan": Discriminator,
+    "unet": UNetDiscriminatorSN,  # Real-ESRGAN's, spectral norm, per-pixel logits
 }
 
 
