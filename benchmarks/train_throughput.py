@@ -30,6 +30,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--no-cache", action="store_true", help="decode per sample instead of the in-memory cache")
+    ap.add_argument("--degradation", default="bicubic", help="data.degradation: bicubic, realistic, jpeg, ...")
+    ap.add_argument("--amp", default="none", help="none | bf16 | auto")
     ap.add_argument("--header", action="store_true", help="print the table header")
     args = ap.parse_args()
 
@@ -53,6 +55,7 @@ def main() -> int:
                 "ckpt_every": 10**9,
                 "threads": args.threads,
                 "tensorboard": False,
+                "amp": args.amp,
                 "model": {"num_blocks": args.blocks},
                 "data": {
                     "train": [args.train],
@@ -60,6 +63,7 @@ def main() -> int:
                     "batch_size": args.batch,
                     "num_workers": args.workers,
                     "cache": not args.no_cache,
+                    "degradation": args.degradation,
                 },
                 "loss": {"pixel": "mse", "vgg_weight": 6e-3 if args.vgg else 0.0},
             }
@@ -70,10 +74,11 @@ def main() -> int:
     data_t = sum(float(r["data_time"]) * k for r, k in zip(rows, n)) / sum(n)
     step_t = sum(float(r["step_time"]) * k for r, k in zip(rows, n)) / sum(n)
     if args.header:
-        print("| stage | VGG | B | batch | crop | threads | workers | cache | steps/s | data share |")
-        print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|")
+        print("| stage | VGG | B | batch | crop | degradation | precision | threads | workers | cache | steps/s | data share |")
+        print("|---|---|---:|---:|---:|---|---|---:|---:|---|---:|---:|")
     print(
         f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | "
+        f"{args.degradation} | {rows[-1].get('precision', '?')} | "
         f"{args.threads} | {args.workers} | "
         f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |"
     )
