@@ -74,7 +74,10 @@ def main() -> int:
     data_t = sum(float(r["data_time"]) * k for r, k in zip(rows, n)) / sum(n)
     step_t = sum(float(r["step_time"]) * k for r, k in zip(rows, n)) / sum(n)
     if args.header:
-        print("| stage | VGG | B | batch | crop | degradation | precision | threads | workers | cache | steps/s | data share |")
+        print(
+            "| stage | VGG | B | batch | crop | degradation | precision | threads | workers | cache | steps/s "
+            "| data share |"
+        )
         print("|---|---|---:|---:|---:|---|---|---:|---:|---|---:|---:|")
     print(
         f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | "
