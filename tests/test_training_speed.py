@@ -177,3 +177,25 @@ def test_tune_allocator_opt_out(monkeypatch):
 
     want = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert hardware.tune_allocator() is want
+
+
+def test_batches_in_process_are_the_loaders_with_the_step_threads_restored():
+    from srgan.train.trainer import batches_in_process
+
+    seen = []
+
+    class Loader:
+        def __iter__(self):
+            for i in range(3):
+                seen.append(torch.get_num_threads())  # threads while a batch is made
+                yield i
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = []
+        for b in batches_in_process(Loader()):
+            out.append((b, torch.get_num_threads()))  # threads while the step runs
+    finally:
+        torch.set_num_threads(before)
+    assert out == [(0, 2), (1, 2), (2, 2)] and seen == [1, 1, 1]

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -65,6 +65,28 @@ def single_threaded_worker(worker_id: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
+
+
+def batches_in_process(loader: DataLoader) -> Iterator:
+    """``loader``'s batches (no loader workers: made in this process between steps), each made with
+    one intra-op thread and one BLAS thread, the step's threads restored after. Cropping, MATLAB
+    bicubic and the degradations work on small arrays: with the step's thread pools (PyTorch's and
+    NumPy's BLAS, which spin-wait) they lose more to synchronisation and to each other than they gain."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController()
+    threads = torch.get_num_threads()
+    it = iter(loader)
+    while True:
+        torch.set_num_threads(1)
+        try:
+            with blas.limit(limits=1, user_api="blas"):
+                batch = next(it)
+        except StopIteration:
+            return
+        finally:
+            torch.set_num_threads(threads)
+        yield batch
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -405,7 +427,8 @@ class Trainer:
         memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.stage.generator.train()
         t_data = time.perf_counter()
-        for lr_img, hr_img in loader:
+        batches = loader if cfg.data.num_workers else batches_in_process(loader)
+        for lr_img, hr_img in batches:
             t_step = time.perf_counter()
             data_t += t_step - t_data
             factor = lr_factor(self.step, cfg)
