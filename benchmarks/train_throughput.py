@@ -32,6 +32,11 @@ def main() -> int:
     ap.add_argument("--no-cache", action="store_true", help="decode per sample instead of the in-memory cache")
     ap.add_argument("--degradation", default="bicubic", help="data.degradation: bicubic, realistic, jpeg, ...")
     ap.add_argument("--amp", default="none", help="none | bf16 | auto")
+    ap.add_argument(
+        "--step-threads-for-data",
+        action="store_true",
+        help="make in-process batches with the step's thread pools (the trainer before batches_in_process)",
+    )
     ap.add_argument("--header", action="store_true", help="print the table header")
     args = ap.parse_args()
 
@@ -40,6 +45,11 @@ def main() -> int:
 
     tune_allocator()  # as `srgan train` does (SRGAN_MALLOC=system: glibc's defaults)
     from srgan.train import Trainer, load_config
+
+    if args.step_threads_for_data:
+        import srgan.train.trainer as trainer_module
+
+        trainer_module.batches_in_process = lambda loader: loader
 
     if args.vgg:
         functional.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost
