@@ -253,8 +253,6 @@ class RelativisticAdversarialLoss(AdversarialLoss):
     whether a real image is more realistic than the average fake, and G's loss has a term from
     the real images too. G's term uses D(x) of the same batch as computed in D's step (detached)."""
 
-    default_name = "adv"
-
     def label(self) -> str:
         return "relativistic adversarial"
 
