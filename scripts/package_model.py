@@ -102,6 +102,9 @@ def stage_chain(recipe: dict, earlier: list[str] = (), name: str | None = None) 
 
 
 def main() -> int:
+    from srgan.hardware import tune_allocator
+
+    tune_allocator()  # the speed on the card is what `srgan upscale` gets
     if len(sys.argv) >= 3 and sys.argv[1] == "--update-speed":
         return update_speed(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -72,6 +72,22 @@ def test_evaluate_hr_only_folder_writes_reports_and_figures(tmp_path, tiny_model
     assert (out / "figures" / "MySet" / "0.png").stat().st_size > 1000
 
 
+def test_evaluate_only_keeps_the_held_out_files_and_training_excludes_them(tmp_path):
+    from srgan.data import ImageCache
+
+    photos = tmp_path / "photos" / "SunHays80_HR"
+    photos.mkdir(parents=True)
+    for i in (1, 41, 42, 80):
+        Image.fromarray(natural_image(40, 48, seed=i)).save(photos / f"img_{i:03d}_SRF_8_HR.png")
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(photos), "--only", "img_0[4-7]?_*", "-o", str(out)]) == 0
+    images = json.loads((out / "results.json").read_text())[0]["methods"]["bicubic"]["images"]
+    assert sorted(images) == ["img_041_SRF_8_HR", "img_042_SRF_8_HR"]
+    kept = ImageCache([tmp_path / "photos"], exclude=["SunHays80_HR/img_0[4-7]?_*"]).paths
+    assert [p.name for p in kept] == ["img_001_SRF_8_HR.png", "img_080_SRF_8_HR.png"]
+    assert main(["evaluate", str(photos), "--only", "nothing*"]) != 0
+
+
 def test_evaluate_artefacts_and_alpha_curve(tmp_path):
     """--artefacts adds the srgan.artifacts measures (mean and worst image); --alpha-curve runs each
     model at the given alphas: alpha 0 is its MMSE partner, 1 the model itself."""

@@ -181,3 +181,27 @@ def test_jpeg_quality_is_read_back_from_the_tables(quality):
     png = io.BytesIO()
     Image.fromarray(natural_image(8, 8)).save(png, "PNG")
     assert read_image_bytes(png.getvalue()).jpeg_quality is None
+
+
+def test_fft_blur_is_the_direct_depthwise_convolution():
+    import torch.nn.functional as F
+
+    from srgan.degradations.realistic import _fft_size
+
+    assert [_fft_size(n) for n in (116, 97, 29, 7, 128)] == [120, 100, 30, 8, 128]
+    rng = np.random.default_rng(3)
+    for size, (h, w) in ((21, (96, 80)), (7, (24, 24)), (13, (5, 7)), (21, (30, 9)), (9, (17, 33))):
+        img = torch.rand(3, h, w, generator=torch.Generator().manual_seed(size + h))
+        k = rng.random((size, size))
+        k /= k.sum()
+        pad = size // 2
+        x = F.pad(img[None], (pad,) * 4, mode="reflect" if min(h, w) > pad else "replicate")
+        direct = F.conv2d(x, torch.as_tensor(k, dtype=torch.float32).expand(3, 1, size, size), groups=3)[0]
+        out = blur(img, k)
+        assert out.shape == img.shape and out.is_contiguous()
+        assert float((out - direct).abs().max()) < 1e-5, (size, h, w)
+    asym = np.zeros((5, 5))
+    asym[0, 4] = 1.0  # correlation: output(y, x) = input(y - 2, x + 2), as conv2d
+    img = torch.zeros(1, 9, 9)
+    img[0, 2, 6] = 1.0
+    assert float(blur(img, asym)[0, 4, 4]) == pytest.approx(1.0, abs=1e-6)

@@ -465,3 +465,37 @@ def test_usm_target_sharpens_edges_and_leaves_flat_areas():
     assert torch.allclose(out[..., 40, :12], img[..., 40, :12], atol=1e-3)  # far from the edge: unchanged
     assert out.min() >= 0 and out.max() <= 1
     assert torch.allclose(usm_sharpen(img, 0.0), img, atol=1e-6)  # amount 0: the image itself
+
+
+def test_texture_loss_sees_missing_and_wrong_texture_and_needs_no_weights():
+    from srgan.losses.registry import build_term
+    from srgan.losses.terms import LossContext
+    from srgan.losses.texture import RandomFilterBank, local_gram
+
+    g = torch.Generator().manual_seed(0)
+    hr = (0.5 + 0.2 * torch.randn(2, 3, 64, 64, generator=g)).clamp(0, 1)  # a noisy texture
+    blurred = torch.nn.functional.avg_pool2d(hr, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    flat = torch.full_like(hr, 0.5)
+    term = build_term({"type": "texture", "weight": 2.0, "window": 16})
+    assert term.weight == 2.0 and term.name == "texture"
+
+    def loss(x):
+        return float(term(LossContext(x, hr, 4, None)))
+
+    assert loss(hr) == 0.0
+    assert loss(flat) > loss(blurred) > 0.01 * loss(flat), "less texture, larger loss"
+    # zero-mean filters: a constant colour gives no response, so only texture counts
+    assert float(RandomFilterBank()(flat)[0].abs().max()) < 1e-6
+    # the same seed gives the same bank; local Grams keep texture where it is
+    assert torch.equal(RandomFilterBank(seed=3).weight, RandomFilterBank(seed=3).weight)
+    half = hr.clone()
+    half[..., :32] = 0.5  # texture only on the right
+    moved = hr.clone()
+    moved[..., 32:] = 0.5  # the same amount of texture, on the left
+    assert float(term(LossContext(moved, half, 4, None))) > 0.5 * loss(flat)
+    assert local_gram(torch.ones(1, 2, 8, 8), 4).shape == (1, 4, 2, 2)
+    x = blurred.clone().requires_grad_(True)
+    term(LossContext(x, hr, 4, None)).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="kernel odd"):
+        build_term({"type": "texture", "kernel": 4})

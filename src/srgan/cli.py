@@ -350,7 +350,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for degradation in args.degradation or [None]:
             results.append(
                 evaluate_set(
-                    root, scale, methods, figure, niqe_params, artefacts=args.artefacts, degradation=degradation
+                    root,
+                    scale,
+                    methods,
+                    figure,
+                    niqe_params,
+                    artefacts=args.artefacts,
+                    degradation=degradation,
+                    only=args.only or (),
                 )
             )
         images.close()
@@ -837,6 +844,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=list(PRESETS),
         help="evaluate on LR made from the HR with this preset (as `srgan degrade` writes it); repeatable",
+    )
+    e.add_argument(
+        "--only",
+        action="append",
+        metavar="GLOB",
+        help="use only the HR files whose names match (repeatable), e.g. a held-out part of a training "
+        "folder: ../shared/data/train/SunHays80_HR --only 'img_0[4-7]?_*'",
     )
     e.add_argument(
         "--artefacts",

@@ -11,6 +11,7 @@ per sample; LR is made on the fly with MATLAB-compatible bicubic.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import logging
 from pathlib import Path
@@ -39,14 +40,19 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
-def list_images(root: str | Path) -> list[Path]:
-    """All image files under ``root`` (recursive, sorted); ``root`` may be a file."""
+def list_images(root: str | Path, exclude: Sequence[str] = ()) -> list[Path]:
+    """All image files under ``root`` (recursive, sorted); ``root`` may be a file. ``exclude``:
+    glob patterns (``fnmatch``, ``*`` crosses ``/``) matched against each file's path relative to
+    ``root``, for a held-out part of a folder (``SunHays80_HR/img_0[4-8]*``)."""
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise FileNotFoundError(f"no such file or folder: {root}")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if exclude:
+        found = [p for p in found if not any(fnmatch.fnmatch(p.relative_to(root).as_posix(), e) for e in exclude)]
+    return found
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -64,9 +70,11 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 class ImageCache:
     """Every training image decoded once into memory as uint8 RGB."""
 
-    def __init__(self, roots: str | Path | Sequence[str | Path], min_size: int = 0) -> None:
+    def __init__(
+        self, roots: str | Path | Sequence[str | Path], min_size: int = 0, exclude: Sequence[str] = ()
+    ) -> None:
         roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-        paths = [p for r in roots for p in list_images(r)]
+        paths = [p for r in roots for p in list_images(r, exclude)]
         if not paths:
             raise FileNotFoundError(f"no images found in {', '.join(map(str, roots))}")
         self.images: list[np.ndarray] = []
@@ -96,9 +104,11 @@ class ImageFiles:
     """The same interface as :class:`ImageCache`, decoding on access: for sets too big
     for memory (use sub-images from ``srgan data prepare`` and loader workers)."""
 
-    def __init__(self, roots: str | Path | Sequence[str | Path], min_size: int = 0) -> None:
+    def __init__(
+        self, roots: str | Path | Sequence[str | Path], min_size: int = 0, exclude: Sequence[str] = ()
+    ) -> None:
         roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-        paths = [p for r in roots for p in list_images(r)]
+        paths = [p for r in roots for p in list_images(r, exclude)]
         if not paths:
             raise FileNotFoundError(f"no images found in {', '.join(map(str, roots))}")
         self.paths, self._pixels = [], 0
@@ -211,9 +221,17 @@ class PairedImages:
     multiple of ``scale``). ``root`` may also be a plain folder of HR images.
     """
 
-    def __init__(self, root: str | Path, scale: int, degradation: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        scale: int,
+        degradation: str | None = None,
+        seed: int = 0,
+        only: Sequence[str] = (),
+    ) -> None:
         """``degradation``: a preset of :mod:`srgan.degradations`; the LR is then made from the HR
-        (RGB, cropped to a multiple of ``scale``) exactly as ``srgan degrade --seed`` writes it."""
+        (RGB, cropped to a multiple of ``scale``) exactly as ``srgan degrade --seed`` writes it.
+        ``only``: glob patterns of HR file names to keep (a held-out part of a training folder)."""
         root = Path(root)
         self.root, self.scale, self.seed = root, scale, seed
         named = root.parent if root.name.upper() == "HR" else root  # Set5/x4/HR is Set5 too
@@ -222,8 +240,10 @@ class PairedImages:
         hr_dir = root / "HR" if (root / "HR").is_dir() else root
         lr_dir = root / "LR" if (root / "LR").is_dir() else None
         self.hr_paths = list_images(hr_dir)
+        if only:
+            self.hr_paths = [p for p in self.hr_paths if any(fnmatch.fnmatch(p.name, g) for g in only)]
         if not self.hr_paths:
-            raise FileNotFoundError(f"no HR images in {hr_dir}")
+            raise FileNotFoundError(f"no HR images in {hr_dir}" + (f" matching {', '.join(only)}" if only else ""))
         self.lr_dir = lr_dir
         self.degradation = None
         if degradation is not None:

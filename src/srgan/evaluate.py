@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -104,12 +104,14 @@ def evaluate_set(
     niqe_params: dict | None = None,
     artefacts: bool = False,
     degradation: str | None = None,
+    only: Sequence[str] = (),
 ) -> SetResult:
     """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
     LR-consistency PSNR; NIQE when ``niqe_params`` is given; the measures of
     :mod:`srgan.artifacts` when ``artefacts``). ``degradation``: a preset of
-    :mod:`srgan.degradations` that makes the LR from the HR (seed 0, as ``srgan degrade``)."""
-    pairs = PairedImages(find_benchmark_dir(root, scale), scale, degradation)
+    :mod:`srgan.degradations` that makes the LR from the HR (seed 0, as ``srgan degrade``).
+    ``only``: glob patterns of the HR file names to use."""
+    pairs = PairedImages(find_benchmark_dir(root, scale), scale, degradation, only=only)
     result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
     for name, lr, hr in pairs:
         outputs = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from .kernels import KINDS, random_kernel, sinc
 
@@ -26,12 +26,28 @@ MODES = ("area", "bilinear", "bicubic")
 
 
 def blur(img: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
-    """(C, H, W) convolved with ``kernel`` per channel, reflect padding."""
+    """(C, H, W) convolved with ``kernel`` per channel (as ``conv2d``, a correlation), reflect
+    padding. Computed with FFTs: Real-ESRGAN's kernels reach 21 x 21, where a direct depthwise
+    convolution was a third of the degradation's time."""
     k = torch.as_tensor(kernel, dtype=img.dtype)
     pad = k.shape[-1] // 2
-    c = img.shape[0]
-    x = F.pad(img[None], (pad, pad, pad, pad), mode="reflect" if min(img.shape[-2:]) > pad else "replicate")
-    return F.conv2d(x, k.expand(c, 1, *k.shape), groups=c)[0]
+    h, w = img.shape[-2:]
+    x = F.pad(img[None], (pad, pad, pad, pad), mode="reflect" if min(h, w) > pad else "replicate")[0]
+    size = tuple(_fft_size(n) for n in x.shape[-2:])  # >= the padded size: no wrap-around reaches the output
+    spectrum = torch.fft.rfft2(x, s=size) * torch.fft.rfft2(k.flip(0, 1), s=size)
+    return torch.fft.irfft2(spectrum, s=size)[:, 2 * pad : 2 * pad + h, 2 * pad : 2 * pad + w].contiguous()
+
+
+def _fft_size(n: int) -> int:
+    """The smallest m >= n whose prime factors are 2, 3 and 5 (FFTs of other sizes are 2-3x slower)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
 
 
 def resize(img: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -53,20 +69,23 @@ def add_poisson_noise(img: torch.Tensor, scale: float, gray: bool, rng: np.rando
     src = img.clamp(0, 1)
     if gray:
         src = (0.299 * src[0] + 0.587 * src[1] + 0.114 * src[2])[None] if img.shape[0] == 3 else src[:1]
-    levels = len(torch.unique(torch.round(src * 255)))
+    arr = src.numpy()
+    levels = np.count_nonzero(np.bincount(np.rint(arr * 255).astype(np.uint8).ravel(), minlength=256))
     vals = 2.0 ** np.ceil(np.log2(max(levels, 2)))
-    counts = rng.poisson(src.numpy().astype(np.float64) * vals)
+    counts = rng.poisson(arr.astype(np.float64) * vals)
     noise = torch.from_numpy((counts / vals).astype(np.float32)) - src
     return img + noise * scale
 
 
 def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
     """An 8-bit JPEG round trip at ``quality`` (Pillow, 4:2:0 chroma subsampling)."""
-    arr = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    arr = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     buf = io.BytesIO()
     Image.fromarray(arr if arr.shape[2] == 3 else arr[..., 0]).save(buf, "JPEG", quality=int(quality))
-    out = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB" if arr.shape[2] == 3 else "L"))
-    return torch.from_numpy(out.reshape(*out.shape[:2], -1)).permute(2, 0, 1).float() / 255.0
+    buf.seek(0)
+    with JpegImagePlugin.JpegImageFile(buf) as im:  # RGB or L, as written
+        out = np.asarray(im)
+    return torch.from_numpy(out.reshape(*out.shape[:2], -1).transpose(2, 0, 1).astype(np.float32) / 255.0)
 
 
 def _pair(v) -> tuple[float, float]:

@@ -26,6 +26,7 @@ LOSSES: dict[str, type[terms.LossTerm]] = {
     "block": terms.BlockLoss,
     "chroma": terms.ChromaLoss,
     "shift": terms.ShiftLoss,
+    "texture": terms.TextureLoss,
     "adversarial": terms.AdversarialLoss,
     "relativistic": terms.RelativisticAdversarialLoss,
 }

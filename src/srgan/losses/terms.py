@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import functional as L
+from .texture import RandomFilterBank, texture_loss
 
 __all__ = [
     "LossContext",
@@ -25,6 +26,7 @@ __all__ = [
     "BlockLoss",
     "ChromaLoss",
     "ShiftLoss",
+    "TextureLoss",
     "AdversarialLoss",
     "RelativisticAdversarialLoss",
 ]
@@ -144,6 +146,40 @@ class FeatureMatchingLoss(LossTerm):
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
         return L.feature_matching_loss(ctx.fake_feats, ctx.real_feats)
+
+
+class TextureLoss(LossTerm):
+    """Local texture statistics without ImageNet weights (:mod:`~srgan.losses.texture`): L1 between
+    the Gram matrices of SR's and HR's responses to ``filters`` fixed random ``kernel`` px filters
+    (seed ``seed``) at image scales 1, 2 and 4, per ``window`` px tile (Ustyuzhaninov et al. 2017;
+    EnhanceNet's patch-wise texture loss, Sajjadi et al. 2017)."""
+
+    default_name = "texture"
+
+    def __init__(
+        self,
+        weight: float = 1.0,
+        name: str | None = None,
+        filters: int = 32,
+        kernel: int = 5,
+        window: int = 32,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(weight, name)
+        if filters < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"filters must be >= 1 and kernel odd, got {filters} and {kernel}")
+        self.window = window
+        self.bank = RandomFilterBank(filters, kernel, seed=seed)
+
+    def label(self) -> str:
+        return f"random-filter texture ({self.window} px tiles)"
+
+    def check(self, cfg) -> None:
+        if not 4 <= self.window <= cfg.data.crop:
+            raise ValueError(f"window must be from 4 px up to the crop ({cfg.data.crop})")
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return texture_loss(ctx.sr.float(), ctx.hr.float(), self.bank, self.window)
 
 
 class LatticeLoss(LossTerm):

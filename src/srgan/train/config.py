@@ -88,6 +88,8 @@ class DiscriminatorConfig:
 @dataclass
 class DataConfig:
     train: list[str] = field(default_factory=list)
+    # glob patterns of training files to leave out, relative to each train folder (a held-out set)
+    exclude: list[str] = field(default_factory=list)
     val: str | None = None
     crop: int = 96
     batch_size: int = 16

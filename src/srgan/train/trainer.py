@@ -373,7 +373,7 @@ class Trainer:
     def _loader(self) -> tuple[DataLoader, float]:
         cfg, d = self.cfg, self.cfg.data
         t0 = time.perf_counter()
-        cache = (ImageCache if d.cache else ImageFiles)(d.train, min_size=d.crop)
+        cache = (ImageCache if d.cache else ImageFiles)(d.train, min_size=d.crop, exclude=d.exclude)
         log.info(
             "indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0
         )

@@ -1,0 +1,67 @@
+"""A texture loss that needs no pretrained network: local Gram statistics of fixed random filters.
+
+Ustyuzhaninov et al. (ICLR 2017, "What does it take to generate natural textures?") show that a
+single layer of random filters at several scales carries enough statistics to synthesise natural
+textures; EnhanceNet (Sajjadi et al., ICCV 2017, Sec. 3.3) matches Gram matrices per local patch so
+that SR reproduces HR's texture where HR has it, not anywhere. This term does both with random
+filters: the image is average-pooled to each scale, filtered by a fixed, seeded bank of zero-mean
+unit-norm filters followed by a ReLU, and the Gram matrix of each ``window`` x ``window`` tile (in
+HR pixels) of SR is compared with that of HR (L1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["RandomFilterBank", "local_gram", "texture_loss"]
+
+
+class RandomFilterBank(nn.Module):
+    """``filters`` fixed random ``kernel`` x ``kernel`` RGB filters (seeded, zero mean, unit L2 norm),
+    applied to the image average-pooled by each of ``scales``, each followed by a ReLU.
+    Zero-mean filters answer to texture and edges, not to flat colour."""
+
+    def __init__(self, filters: int = 32, kernel: int = 5, scales: tuple[int, ...] = (1, 2, 4), seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        w = torch.randn(filters, 3, kernel, kernel, generator=g)
+        w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+        w = w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        self.register_buffer("weight", w, persistent=False)
+        self.scales = tuple(int(s) for s in scales)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One ReLU feature map per scale, at that scale's resolution (reflect-padded, same size)."""
+        pad = self.weight.shape[-1] // 2
+        out = []
+        for s in self.scales:
+            xs = F.avg_pool2d(x, s) if s > 1 else x
+            out.append(F.relu(F.conv2d(F.pad(xs, (pad,) * 4, mode="reflect"), self.weight.to(xs.dtype))))
+        return out
+
+
+def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
+    """Gram matrices of the non-overlapping ``window`` x ``window`` tiles of ``feat`` (B, C, H, W),
+    normalised by the tile's pixel count: (B, tiles, C, C). A partial last row/column of tiles is
+    dropped."""
+    b, c, h, w = feat.shape
+    th, tw = h // window, w // window
+    if th == 0 or tw == 0:
+        raise ValueError(f"a {h}x{w} feature map is smaller than the {window} px texture window")
+    t = feat[:, :, : th * window, : tw * window].float()
+    t = t.reshape(b, c, th, window, tw, window).permute(0, 2, 4, 1, 3, 5).reshape(b, th * tw, c, window * window)
+    return t @ t.transpose(-1, -2) / (window * window)
+
+
+def texture_loss(sr: torch.Tensor, hr: torch.Tensor, bank: RandomFilterBank, window: int) -> torch.Tensor:
+    """Mean L1 distance between the local Gram matrices of SR and HR at every scale of ``bank``;
+    ``window`` is in HR pixels (``window / s`` at scale ``s``, at least 4)."""
+    with torch.no_grad():
+        targets = bank(hr)
+    total = sr.new_zeros((), dtype=torch.float32)
+    for s, fs, ft in zip(bank.scales, bank(sr), targets):
+        win = max(window // s, 4)
+        total = total + (local_gram(fs, win) - local_gram(ft, win)).abs().mean()
+    return total / len(bank.scales)
