@@ -499,3 +499,29 @@ def test_texture_loss_sees_missing_and_wrong_texture_and_needs_no_weights():
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="kernel odd"):
         build_term({"type": "texture", "kernel": 4})
+
+
+def test_overshoot_loss_finds_a_drawn_halo_and_ignores_blur_and_texture_in_range():
+    from srgan.artifacts import edge_overshoot
+    from srgan.losses.functional import overshoot_loss
+
+    hr = torch.full((1, 3, 32, 32), 0.2)
+    hr[..., 16:] = 0.8  # a vertical step
+    blurred = hr.clone()
+    blurred[..., 15], blurred[..., 16] = 0.4, 0.6
+    halo = hr.clone()
+    halo[..., 14:16] = 0.1  # a dark double line beside the edge, below the dark side
+    halo[..., 16:18] = 0.9  # and a bright rim on the bright side
+    textured = hr.clone()  # strong detail beside the edge, within the range of both its sides
+    textured[..., 13:20] = 0.5 + 0.25 * torch.sign(torch.randn(1, 1, 32, 7, generator=torch.Generator().manual_seed(0)))
+    assert float(overshoot_loss(hr, hr)) == 0.0
+    assert float(overshoot_loss(blurred, hr)) == 0.0, "a soft edge stays in HR's range"
+    # 4 of 32 columns leave the range by 0.1: a mean of 0.1 * 4 / 32
+    assert float(overshoot_loss(halo, hr)) == pytest.approx(0.1 * 4 / 32, rel=1e-4)
+    # the measure on 8-bit images agrees that the halo is there and the blur is not
+    to8 = lambda t: (t[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    assert edge_overshoot(to8(halo), to8(hr)) > 10 and edge_overshoot(to8(blurred), to8(hr)) == 0
+    assert float(overshoot_loss(textured, hr)) == 0.0, "detail inside HR's local range is free"
+    x = halo.clone().requires_grad_(True)
+    overshoot_loss(x, hr).backward()
+    assert float(x.grad[..., :14].abs().sum()) == 0 and float(x.grad[..., 14:18].abs().sum()) > 0

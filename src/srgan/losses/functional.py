@@ -236,6 +236,23 @@ def chroma_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return (torch.einsum("kc,nchw->nkhw", m, sr.float() - hr.float())).abs().mean()
 
 
+_LUMA = (0.299, 0.587, 0.114)  # BT.601
+
+
+def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, radius: int = 4) -> torch.Tensor:
+    """Halo penalty: the mean amount by which SR's luma leaves the range [min, max] of HR's luma in
+    the (2 radius + 1)^2 window around each pixel (max-pooling), the differentiable form of
+    :func:`srgan.artifacts.edge_overshoot` over the whole crop. Texture and detail inside HR's
+    local range cost nothing; a dark or bright rim beside an edge, beyond both of its sides, does.
+    """
+    w = torch.tensor(_LUMA, dtype=torch.float32, device=sr.device).view(1, 3, 1, 1)
+    ys, yh = (sr.float() * w).sum(1, keepdim=True), (hr.float() * w).sum(1, keepdim=True)
+    k = 2 * radius + 1
+    hi = F.max_pool2d(F.pad(yh, (radius,) * 4, mode="replicate"), k, stride=1)
+    lo = -F.max_pool2d(F.pad(-yh, (radius,) * 4, mode="replicate"), k, stride=1)
+    return (F.relu(ys - hi) + F.relu(lo - ys)).mean()
+
+
 def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> torch.Tensor:
     """MATLAB-bicubic LR of the (H - scale) x (W - scale) window of ``hr[i]`` that starts at
     ``offsets[i] = (dy, dx)`` (each in ``[0, scale]``), on the 8-bit grid like the training LR.

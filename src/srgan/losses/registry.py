@@ -27,6 +27,7 @@ LOSSES: dict[str, type[terms.LossTerm]] = {
     "chroma": terms.ChromaLoss,
     "shift": terms.ShiftLoss,
     "texture": terms.TextureLoss,
+    "overshoot": terms.OvershootLoss,
     "adversarial": terms.AdversarialLoss,
     "relativistic": terms.RelativisticAdversarialLoss,
 }

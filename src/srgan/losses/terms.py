@@ -26,6 +26,7 @@ __all__ = [
     "BlockLoss",
     "ChromaLoss",
     "ShiftLoss",
+    "OvershootLoss",
     "TextureLoss",
     "AdversarialLoss",
     "RelativisticAdversarialLoss",
@@ -228,6 +229,25 @@ class ChromaLoss(LossTerm):
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
         return L.chroma_loss(ctx.sr, ctx.hr)
+
+
+class OvershootLoss(LossTerm):
+    """Halos along edges (:func:`~srgan.losses.functional.overshoot_loss`): SR's luma beyond HR's
+    local extremes within ``radius`` px, the differentiable form of the edge-overshoot measure."""
+
+    default_name = "overshoot"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, radius: int = 4) -> None:
+        super().__init__(weight, name)
+        if radius < 1:
+            raise ValueError(f"radius must be >= 1, got {radius}")
+        self.radius = radius
+
+    def label(self) -> str:
+        return f"edge overshoot ({self.radius} px)"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.overshoot_loss(ctx.sr, ctx.hr, self.radius)
 
 
 class ShiftLoss(LossTerm):
