@@ -31,3 +31,17 @@ def test_bad_params_file(tmp_path):
     np.savez(tmp_path / "p.npz", mu_pris_param=np.zeros((1, 36)))
     with pytest.raises(ValueError, match="missing"):
         load_pristine(tmp_path / "p.npz")
+
+
+def test_niqe_is_not_lowered_by_grain(bench, pristine):
+    """Texture that lowers NIQE must be structure: Gaussian grain on a PSNR model's output raises it."""
+    from srgan.api import from_pretrained
+
+    lr = np.asarray(Image.open(bench / "Set14" / "x4" / "LR" / "img_013.png").convert("RGB"))
+    sr = from_pretrained("srresnet-x4").upscale(lr).astype(np.float32)
+    rng = np.random.default_rng(0)
+    scores = [
+        niqe_image(np.clip(sr + rng.normal(0, s, sr.shape), 0, 255).astype(np.uint8), pristine, border=4)
+        for s in (0, 4, 8)
+    ]
+    assert scores[0] < scores[1] < scores[2], scores
