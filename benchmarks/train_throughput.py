@@ -7,6 +7,13 @@ Reports steps/s and the share of wall time spent waiting for data (from the
 run's metrics.csv: data_time vs step_time per logged window, warm-up dropped).
 With ``--vgg`` the VGG19 loss uses random weights (speed does not depend on them;
 ImageNet weights cannot be downloaded here).
+
+    python benchmarks/train_throughput.py --train ../shared/data/train --per-sample 200
+
+instead times the data side alone: milliseconds per LR training sample (crop, augment, degrade, to
+tensors; one thread, as the trainer's in-process batches) for bicubic, every preset of
+``srgan.degradations`` and the ``cpu-fast-real`` mix. To compare with an older checkout, run it
+with ``PYTHONPATH=OLD/src``.
 """
 
 from __future__ import annotations
@@ -38,7 +45,10 @@ def main() -> int:
         help="make in-process batches with the step's thread pools (the trainer before batches_in_process)",
     )
     ap.add_argument("--header", action="store_true", help="print the table header")
+    ap.add_argument("--per-sample", type=int, metavar="N", help="time N samples of each degradation instead")
     args = ap.parse_args()
+    if args.per_sample:
+        return per_sample_table(args.train, args.crop, args.per_sample)
 
     import srgan.losses.functional as functional
     from srgan.hardware import tune_allocator
@@ -95,6 +105,37 @@ def main() -> int:
         f"{args.threads} | {args.workers} | "
         f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |"
     )
+    return 0
+
+
+def per_sample_table(train: str, crop: int, samples: int, repeats: int = 2) -> int:
+    """Milliseconds per sample of ``RandomCropDataset`` with each degradation (the fastest of ``repeats``)."""
+    import time
+
+    import torch
+
+    from srgan.data import ImageCache, RandomCropDataset
+    from srgan.degradations import PRESETS, build_degradation
+    from srgan.hardware import cpu_name
+
+    mix = {"type": "mix", "options": ["realistic", {"type": "jpeg", "quality": [30, 95]}], "probs": [0.6, 0.4]}
+    specs = {"bicubic": None, **{n: n for n in PRESETS}, "cpu-fast-real mix": mix}
+    torch.set_num_threads(1)
+    cache = ImageCache([train], min_size=crop)
+    best = dict.fromkeys(specs, float("inf"))
+    for _ in range(repeats):
+        for name, spec in specs.items():
+            ds = RandomCropDataset(cache, 4, crop, True, 0, None if spec is None else build_degradation(spec))
+            for k in range(8):  # warm-up
+                ds[k]
+            t = time.perf_counter()
+            for k in range(8, 8 + samples):
+                ds[k]
+            best[name] = min(best[name], (time.perf_counter() - t) / samples * 1e3)
+    print(f"{cpu_name()}, torch {torch.__version__}, 1 thread, {crop} px crops")
+    print("| degradation | ms per sample |\n|---|---:|")
+    for name, ms in best.items():
+        print(f"| {name} | {ms:.2f} |")
     return 0
 
 

@@ -40,10 +40,11 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
-def list_images(root: str | Path, exclude: Sequence[str] = ()) -> list[Path]:
+def list_images(root: str | Path, exclude: Sequence[str] = (), only: Sequence[str] = ()) -> list[Path]:
     """All image files under ``root`` (recursive, sorted); ``root`` may be a file. ``exclude``:
     glob patterns (``fnmatch``, ``*`` crosses ``/``) matched against each file's path relative to
-    ``root``, for a held-out part of a folder (``SunHays80_HR/img_0[4-8]*``)."""
+    ``root``, for a held-out part of a folder (``SunHays80_HR/img_0[4-7]?_*``); ``only``: keep just the
+    files whose names match one of these patterns (that held-out part)."""
     root = Path(root)
     if root.is_file():
         return [root]
@@ -52,6 +53,8 @@ def list_images(root: str | Path, exclude: Sequence[str] = ()) -> list[Path]:
     found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if exclude:
         found = [p for p in found if not any(fnmatch.fnmatch(p.relative_to(root).as_posix(), e) for e in exclude)]
+    if only:
+        found = [p for p in found if any(fnmatch.fnmatch(p.name, g) for g in only)]
     return found
 
 
@@ -239,9 +242,7 @@ class PairedImages:
         self.name = named.parent.name if is_scale else named.name
         hr_dir = root / "HR" if (root / "HR").is_dir() else root
         lr_dir = root / "LR" if (root / "LR").is_dir() else None
-        self.hr_paths = list_images(hr_dir)
-        if only:
-            self.hr_paths = [p for p in self.hr_paths if any(fnmatch.fnmatch(p.name, g) for g in only)]
+        self.hr_paths = list_images(hr_dir, only=only)
         if not self.hr_paths:
             raise FileNotFoundError(f"no HR images in {hr_dir}" + (f" matching {', '.join(only)}" if only else ""))
         self.lr_dir = lr_dir
