@@ -8,12 +8,14 @@
 Each ``--crop FILE:X,Y,SIZE`` names an HR image and a SIZE x SIZE window at (X, Y) in HR pixels.
 The LR is the MATLAB-bicubic x1/4 of the whole HR image (cropped to a multiple of 4), each model
 upscales the whole LR, and the window is cut from every output, so borders play no part. Writes
-one JPEG per crop (columns labelled) and prints the markdown that shows them.
+one JPEG per crop (columns labelled) and prints the markdown that shows them. ``--jpeg Q`` saves
+the LR as a JPEG of quality Q (Pillow, 4:2:0) before the methods see it: a user's photo.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ def main() -> int:
     ap.add_argument("-m", "--model", action="append", default=[], help="packaged name or weight file")
     ap.add_argument("--label", action="append", default=[], help="column label per model (default: its name)")
     ap.add_argument("--zoom", type=int, default=2)
+    ap.add_argument("--jpeg", type=int, metavar="Q", help="give the methods the LR as a JPEG of this quality")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     models = [from_pretrained(m) for m in args.model]
@@ -46,6 +49,10 @@ def main() -> int:
         hr = load_rgb(path)
         hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
         lr = imresize(hr, 0.25)
+        if args.jpeg:
+            buf = io.BytesIO()
+            Image.fromarray(lr).save(buf, "JPEG", quality=args.jpeg)
+            lr = np.asarray(Image.open(buf).convert("RGB"))
         columns = [("HR", hr), ("bicubic", imresize(lr, 4))]
         columns += [(label, m.upscale(lr)) for label, m in zip(labels, models)]
         tiles = []
@@ -57,7 +64,7 @@ def main() -> int:
         gap = np.full((size * args.zoom, 4, 3), 255, np.uint8)
         row = np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
         name = f"{path.parent.parent.parent.name.lower()}_{path.stem}" if path.parent.name == "HR" else path.stem
-        out = args.out / f"{name}_{x}_{y}.jpg"
+        out = args.out / f"{name}_{x}_{y}{f'_jpeg{args.jpeg}' if args.jpeg else ''}.jpg"
         Image.fromarray(row).save(out, quality=90)
         print(f"![{path.name} at ({x}, {y}), {size} px, {args.zoom}x: {' | '.join(c[0] for c in columns)}]({out})")
     return 0
