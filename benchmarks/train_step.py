@@ -14,6 +14,8 @@ Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
                           `srgan train` runs on a CPU without bf16 units (AVX2)
               bf16        the baseline in bf16 autocast (amp: bf16)
               bf16+fast   both: what `amp: auto` runs on a CPU with bf16 units
+              ...+gfirst  any of them with `gan_order: g_first` (SRGAN stage: G's step first, D's
+                          step on the same fake pass; 2 discriminator passes instead of 3)
 Like `srgan train`, it tunes glibc's malloc (srgan.hardware.tune_allocator) unless SRGAN_MALLOC=system.
 Prints steps/s and speed-ups over fp32, and with --profile the top operators of one step of the
 last mode per stage. The machine line says which CPU flags and oneDNN ISA the run used.
@@ -156,9 +158,10 @@ def main() -> int:
             )
         dev = torch.device("cpu")
         for mode in modes:
-            cfg = load_config(raw={**raw, "amp": "bf16" if mode.startswith("bf16") else "none"})
+            order = "g_first" if mode.endswith("+gfirst") else "d_first"
+            cfg = load_config(raw={**raw, "amp": "bf16" if mode.startswith("bf16") else "none", "gan_order": order})
             g = Generator(4, args.blocks)
-            if mode.endswith("fast"):
+            if "fast" in mode:
                 g.fused_tail = True
             else:  # the baseline's activation: PyTorch's PReLU
                 for m in list(g.modules()):

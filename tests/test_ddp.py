@@ -16,7 +16,7 @@ from srgan.train import Trainer, load_config
 from srgan.train.checkpoint import load_latest_checkpoint
 
 
-def _cfg(tmp_path, out, stage="srresnet", loss=None):
+def _cfg(tmp_path, out, stage="srresnet", loss=None, extra=None):
     data = tmp_path / "hr"
     if not data.exists():
         data.mkdir()
@@ -37,6 +37,7 @@ def _cfg(tmp_path, out, stage="srresnet", loss=None):
         "data": {"train": [str(data)], "crop": 16, "batch_size": 4},
         "optim": {"lr": 1e-3},
         "loss": {"pixel": "mse", **(loss or {})},
+        **(extra or {}),
     }
     path = tmp_path / f"{out}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -44,12 +45,18 @@ def _cfg(tmp_path, out, stage="srresnet", loss=None):
 
 
 @pytest.mark.parametrize(
-    "stage, loss",
-    [("srresnet", None), ("srgan", None), ("srgan", {"shift_weight": 0.5})],
-    ids=["srresnet", "srgan", "srgan-shift"],
+    "stage, loss, extra",
+    [
+        ("srresnet", None, None),
+        ("srgan", None, None),
+        ("srgan", None, {"gan_order": "g_first"}),
+        ("srgan", {"shift_weight": 0.5}, None),
+    ],
+    ids=["srresnet", "srgan", "srgan-g-first", "srgan-shift"],
 )
-def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss):
-    """The shift term runs G twice before one backward: DDP must still reduce every gradient once."""
+def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss, extra):
+    """The shift term runs G twice before one backward, g_first backs D's passes up twice (G's
+    inputs, then D's weights): DDP must still reduce every gradient once."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # --standalone: torchrun binds a free loopback port itself (no race with a port picked here)
     cmd = [
@@ -63,7 +70,7 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss):
         "srgan.cli",
         "train",
         "--config",
-        str(_cfg(tmp_path, "ddp", stage, loss)),
+        str(_cfg(tmp_path, "ddp", stage, loss, extra)),
         "--no-progress",
     ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -76,7 +83,7 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss):
         assert len(rows) == 4 and all(0 < float(r["loss_shift"]) < 1 for r in rows)
         return
 
-    Trainer(load_config(_cfg(tmp_path, "single", stage, loss))).fit(progress=False)
+    Trainer(load_config(_cfg(tmp_path, "single", stage, loss, extra))).fit(progress=False)
     single_state, _ = load_latest_checkpoint(tmp_path / "single" / "checkpoints")
     ddp_rows = list(csv.DictReader((tmp_path / "ddp" / "metrics.csv").open()))
     one_rows = list(csv.DictReader((tmp_path / "single" / "metrics.csv").open()))

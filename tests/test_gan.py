@@ -113,6 +113,53 @@ def test_gan_steps_move_d_and_g_the_right_way():
     assert 0 <= out["d_real"].item() <= 1 and 0 <= out["d_fake"].item() <= 1
 
 
+@pytest.mark.parametrize("features", [False, True], ids=["adversarial", "feature-matching"])
+def test_g_first_order_is_g_against_d_then_d_on_the_same_fake_pass(features):
+    """gan_order g_first: G's Adam step uses the gradients of its loss against D as it was, D's step
+    the gradients of its loss on D(x) and D(G(z)) of the same G, as two separate updates would."""
+    import copy
+
+    torch.manual_seed(0)
+    loss = {"pixel_weight": 1.0, "adversarial_weight": 0.5, **({"feature_matching_weight": 0.2} if features else {})}
+    cfg = _cfg(**loss)
+    cfg.gan_order = "g_first"
+    g, d = Generator(2, 1, 8), Discriminator()
+    g0, d0 = copy.deepcopy(g), copy.deepcopy(d)
+    stage = SRGANStage(g, d, cfg, torch.device("cpu"))
+    lr, hr = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 16, 16)
+    stage.train_step(lr, hr)
+
+    # the reference: each network's gradients taken alone, at the state before the step
+    sr = g0(lr)
+    real, real_f = d0(hr, features=True)
+    fake, fake_f = d0(sr, features=True)
+    loss_g = torch.nn.functional.mse_loss(sr, hr) + 0.5 * adversarial_g_loss(fake)
+    if features:
+        loss_g = loss_g + 0.2 * feature_matching_loss(fake_f, [f.detach() for f in real_f])
+    grads_g = torch.autograd.grad(loss_g, list(g0.parameters()))
+    grads_d = torch.autograd.grad(discriminator_loss(real, d0(sr.detach())), list(d0.parameters()))
+    for net, grads in ((g0, grads_g), (d0, grads_d)):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99))
+        for p, gr in zip(net.parameters(), grads):
+            p.grad = gr
+        opt.step()
+    for a, b in zip([*g.parameters(), *d.parameters()], [*g0.parameters(), *d0.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    # d_first (the default) trains G against the D it has just updated: from the same start, another G
+    cfg.gan_order = "d_first"
+    torch.manual_seed(0)
+    g2, d2 = Generator(2, 1, 8), Discriminator()
+    SRGANStage(g2, d2, cfg, torch.device("cpu")).train_step(lr, hr)
+    diff = max((a - b).abs().max().item() for a, b in zip(g2.parameters(), g.parameters()))
+    assert diff > 1e-5
+
+
+def test_gan_order_is_validated():
+    with pytest.raises(ConfigError, match="gan_order"):
+        load_config(raw={"stage": "srgan", "gan_order": "both", "data": {"train": ["x"]}})
+
+
 def test_discriminator_features_and_feature_matching_loss():
     torch.manual_seed(0)
     d = Discriminator()

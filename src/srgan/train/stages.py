@@ -6,7 +6,8 @@ data, schedule, EMA, logging and checkpoints.
 - :class:`SRResNetStage`: the generator alone on its content terms (the paper's MSE stage).
 - :class:`SRGANStage`: the paper's adversarial training (Sec. 2.2, 3.2): a D
   step on real/fake with the fake detached, then a G step on the recipe's terms,
-  among them the adversarial one, -log D(G(z)) (Eq. 6).
+  among them the adversarial one, -log D(G(z)) (Eq. 6). With ``gan_order: g_first``
+  the G step comes first and D's step reuses its D(G(z)) pass.
 
 Both sum the terms that the recipe declares (:class:`~srgan.losses.Objective`).
 """
@@ -47,9 +48,15 @@ class Stage:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params) -> None:
+    def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, only: bool = False) -> None:
+        """One optimizer step on ``loss``; ``only``: the backward pass computes the gradients of
+        ``params`` alone and keeps the graph (another loss shares part of it)."""
         opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        if only:
+            params = [p for p in params if p.requires_grad]
+            self.scaler.scale(loss).backward(inputs=params, retain_graph=True)
+        else:
+            self.scaler.scale(loss).backward()
         if self.grad_clip:
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
@@ -127,6 +134,7 @@ class SRGANStage(Stage):
         self.adversarial = self.objective.adversarial() or AdversarialLoss(weight=0.0)
         self.features = self.objective.needs_features  # D's features for feature matching
         self.shift = cfg.d_random_shift
+        self.g_first = cfg.gan_order == "g_first"
         # what a d_step hands to the g_step of the same batch: D's crop offsets, D(x) and D(x)'s features
         self._pending: tuple[list[list[int]] | None, torch.Tensor | None, list[torch.Tensor] | None] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
@@ -197,11 +205,45 @@ class SRGANStage(Stage):
             d.requires_grad_(True)
         return {"loss_g": loss_g.detach(), **{k: v.detach() for k, v in parts.items()}}
 
+    def shared_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``gan_order: g_first`` (BasicSR's and ESRGAN's order): G's step against D as it is,
+        then D's step on the same D(x) and D(G(z)) passes. Two D forward passes instead of three,
+        and G's backward computes no gradient of D's weights."""
+        d = self.discriminator
+        offsets = self._draw_offsets(len(sr))
+        sr_d, hr_d = self._crop(sr, offsets), self._crop(hr, offsets)
+        real_feats = fake_feats = None
+        with self.autocast():
+            if self.features:
+                real_logits, feats = d(hr_d, features=True)
+                real_feats = [f.detach() for f in feats]
+                fake_logits, fake_feats = d(sr_d, features=True)
+            else:
+                real_logits, fake_logits = d(hr_d), d(sr_d)
+            ctx = LossContext(
+                sr, hr, self.scale, self.generator, fake_logits, real_logits.detach(), fake_feats, real_feats
+            )
+            loss_g, parts = self.objective(ctx)
+        self._step(loss_g, self.optimizers["g"], self.generator.parameters(), only=True)
+        with self.autocast():
+            loss_d = self.adversarial.d_loss(real_logits, fake_logits)  # G(z)'s graph is not entered
+        self._step(loss_d, self.optimizers["d"], d.parameters(), only=True)
+        return {
+            "loss_d": loss_d.detach(),
+            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
+            "loss_g": loss_g.detach(),
+            **{k: v.detach() for k, v in parts.items()},
+        }
+
     def train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with self.autocast():
             sr = self.generator(lr)
-        out = self.d_step(sr, hr)
-        out.update(self.g_step(sr, hr))
+        if self.g_first:
+            out = self.shared_step(sr, hr)
+        else:
+            out = self.d_step(sr, hr)
+            out.update(self.g_step(sr, hr))
         self.scaler.update()
         return out
 
