@@ -69,6 +69,33 @@ def test_realistic_draws_are_a_function_of_seed_and_index(tmp_path):
     assert np.array_equal(clean.sample(7)[1], a.sample(7)[1]), "the same HR crop, only the LR differs"
 
 
+def test_realistic_compresses_twice_the_second_time_last(monkeypatch):
+    """Real-ESRGAN's model has two JPEG steps: the first order's, and the second order's, which is
+    the final one (before or after the final resize + sinc), at jpeg_range2's quality."""
+    from srgan.degradations import realistic
+
+    calls = []
+    real_jpeg = realistic.jpeg
+
+    def spy(img, quality):
+        calls.append((tuple(img.shape[-2:]), quality))
+        return real_jpeg(img, quality)
+
+    monkeypatch.setattr(realistic, "jpeg", spy)
+    deg = realistic.RealisticDegradation(jpeg_range=(40, 40), jpeg_range2=(90, 90))
+    for k in range(12):
+        calls.clear()
+        deg(natural_image(64, 64, seed=k), 4, np.random.default_rng(k))
+        assert [q for _, q in calls] == [40, 90], calls
+    # over a few seeds the final JPEG comes both before and after the resize to 16 x 16
+    orders = set()
+    for k in range(12):
+        calls.clear()
+        deg(natural_image(64, 64, seed=k), 4, np.random.default_rng(k))
+        orders.add(calls[-1][0] == (16, 16))
+    assert orders == {True, False}
+
+
 def _jpeg_file(quality: int) -> bytes:
     return build_degradation({"type": "jpeg", "quality": quality}).file(
         natural_image(96, 96), 4, np.random.default_rng(0)

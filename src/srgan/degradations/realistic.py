@@ -1,8 +1,9 @@
 """Real-ESRGAN's second-order degradation (Wang et al., ICCVW 2021, Sec. 3.1-3.3), per sample.
 
 Twice: blur (a random kernel of :mod:`.kernels`), a random resize (up, down or kept; area,
-bilinear or bicubic), Gaussian or Poisson noise (colour or gray), and JPEG at a random quality.
-Then, in random order, [resize to the LR size + sinc] and JPEG. The defaults are the paper's
+bilinear or bicubic), Gaussian or Poisson noise (colour or gray) and JPEG at a random quality,
+where the second order's JPEG is the last step: in random order, [resize to the LR size + sinc]
+and JPEG (Fig. 2, and ``feed_data`` of the authors' code). Two JPEG round trips in all. The defaults are the paper's
 (its ``train_realesrnet_x4plus.yml``); each range can be set in a recipe's
 ``data.degradation``. Every draw comes from the ``numpy.random.Generator`` the caller passes,
 so a sample is a pure function of ``(seed, sample index)``.
@@ -145,7 +146,8 @@ class RealisticDegradation:
             raise ValueError(f"jpeg_range must lie in [1, 100], got {self.jpeg_range}")
 
     def _order(self, img, rng, size, second: bool) -> torch.Tensor:
-        """One order of blur, resize, noise and JPEG."""
+        """One order of blur, resize and noise, and for the first order its JPEG (the second
+        order's comes with the final sinc, in :meth:`__call__`)."""
         s = "2" if second else ""
         if not second or rng.uniform() < self.second_blur_prob:
             kernel = random_kernel(
@@ -172,9 +174,9 @@ class RealisticDegradation:
             img = add_gaussian_noise(img, float(rng.uniform(*getattr(self, f"noise_range{s}"))), gray, rng)
         else:
             img = add_poisson_noise(img, float(rng.uniform(*getattr(self, f"poisson_scale_range{s}"))), gray, rng)
-        return jpeg(
-            img, int(rng.integers(int(getattr(self, f"jpeg_range{s}")[0]), int(getattr(self, f"jpeg_range{s}")[1]) + 1))
-        )
+        if second:
+            return img
+        return jpeg(img, int(rng.integers(int(self.jpeg_range[0]), int(self.jpeg_range[1]) + 1)))
 
     def __call__(self, hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
         """The uint8 LR (H/scale x W/scale) of a uint8 HR (H x W x 3) crop."""
