@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -117,8 +119,6 @@ def test_gan_steps_move_d_and_g_the_right_way():
 def test_g_first_order_is_g_against_d_then_d_on_the_same_fake_pass(features):
     """gan_order g_first: G's Adam step uses the gradients of its loss against D as it was, D's step
     the gradients of its loss on D(x) and D(G(z)) of the same G, as two separate updates would."""
-    import copy
-
     torch.manual_seed(0)
     loss = {"pixel_weight": 1.0, "adversarial_weight": 0.5, **({"feature_matching_weight": 0.2} if features else {})}
     cfg = _cfg(**loss)

@@ -3,8 +3,8 @@
 Twice: blur (a random kernel of :mod:`.kernels`), a random resize (up, down or kept; area,
 bilinear or bicubic), Gaussian or Poisson noise (colour or gray) and JPEG at a random quality,
 where the second order's JPEG is the last step: in random order, [resize to the LR size + sinc]
-and JPEG (Fig. 2, and ``feed_data`` of the authors' code). Two JPEG round trips in all. The defaults are the paper's
-(its ``train_realesrnet_x4plus.yml``); each range can be set in a recipe's
+and JPEG (Fig. 2, and ``feed_data`` of the authors' code). Two JPEG round trips in all. The
+defaults are the paper's (its ``train_realesrnet_x4plus.yml``); each range can be set in a recipe's
 ``data.degradation``. Every draw comes from the ``numpy.random.Generator`` the caller passes,
 so a sample is a pure function of ``(seed, sample index)``.
 """

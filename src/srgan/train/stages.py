@@ -48,15 +48,15 @@ class Stage:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, only: bool = False) -> None:
-        """One optimizer step on ``loss``; ``only``: the backward pass computes the gradients of
-        ``params`` alone and keeps the graph (another loss shares part of it)."""
+    def _step(
+        self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, only: bool = False, keep_graph: bool = False
+    ) -> None:
+        """One optimizer step on ``loss``. ``only``: the backward pass computes the gradients of
+        ``params`` alone; ``keep_graph``: another loss still needs the graph."""
         opt.zero_grad(set_to_none=True)
         if only:
             params = [p for p in params if p.requires_grad]
-            self.scaler.scale(loss).backward(inputs=params, retain_graph=True)
-        else:
-            self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward(inputs=params if only else None, retain_graph=keep_graph)
         if self.grad_clip:
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
@@ -89,6 +89,15 @@ class Stage:
 def _unwrap(m: nn.Module) -> nn.Module:
     m = getattr(m, "_orig_mod", m)  # torch.compile
     return getattr(m, "module", m)  # DistributedDataParallel
+
+
+def _d_log(loss_d: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """D's loss, and D(x) and D(G(z)) as probabilities, as the spec's code logs them."""
+    return {
+        "loss_d": loss_d.detach(),
+        "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+        "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
+    }
 
 
 def _adam(params, lr: float, cfg: TrainConfig) -> torch.optim.Adam:
@@ -173,11 +182,7 @@ class SRGANStage(Stage):
             loss_d = self.adversarial.d_loss(real_logits, fake_logits)
         self._step(loss_d, self.optimizers["d"], d.parameters())
         self._pending = (offsets, real_logits.detach(), real_feats)
-        return {
-            "loss_d": loss_d.detach(),
-            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),  # D(x), as logged in the spec's code
-            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),  # D(G(z))
-        }
+        return _d_log(loss_d, real_logits, fake_logits)
 
     def g_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """(2) G: minimise the recipe's terms, the adversarial -log D(G(z)) among them; D is
@@ -224,14 +229,12 @@ class SRGANStage(Stage):
                 sr, hr, self.scale, self.generator, fake_logits, real_logits.detach(), fake_feats, real_feats
             )
             loss_g, parts = self.objective(ctx)
-        self._step(loss_g, self.optimizers["g"], self.generator.parameters(), only=True)
+        self._step(loss_g, self.optimizers["g"], self.generator.parameters(), only=True, keep_graph=True)
         with self.autocast():
             loss_d = self.adversarial.d_loss(real_logits, fake_logits)  # G(z)'s graph is not entered
         self._step(loss_d, self.optimizers["d"], d.parameters(), only=True)
         return {
-            "loss_d": loss_d.detach(),
-            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean(),
+            **_d_log(loss_d, real_logits, fake_logits),
             "loss_g": loss_g.detach(),
             **{k: v.detach() for k, v in parts.items()},
         }
