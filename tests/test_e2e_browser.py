@@ -115,3 +115,22 @@ def test_keyboard_error_display_and_narrow_window(server, browser, tmp_path):
     page.keyboard.press("Enter")  # the focused Upscale button
     page.wait_for_selector("#status.error", timeout=30_000)
     assert "not an image" in page.inner_text("#status")
+
+
+def test_source_choice_picks_the_model_trained_for_it(server, browser, tmp_path):
+    """The source "Photo or JPEG" picks the -jpeg sibling, "old, noisy or blurry" the -real one,
+    "clean" the plain model; choosing a .jpg file sets the source to "photo"."""
+    page = browser.new_page()
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    assert page.locator("#source-row").is_visible()
+    picked = {}
+    for source in ("photo", "degraded", "clean"):
+        page.select_option("#source", source)
+        picked[source] = page.eval_on_selector("#model", "e => e.value")
+    assert picked == {"photo": "srresnet-x4-jpeg", "degraded": "srresnet-x4-real", "clean": "srresnet-x4"}
+    jpg = tmp_path / "phone.jpg"
+    Image.new("RGB", (32, 24), (120, 90, 60)).save(jpg, quality=70)
+    page.set_input_files("#file", str(jpg))
+    assert page.eval_on_selector("#source", "e => e.value") == "photo"
+    assert page.eval_on_selector("#model", "e => e.value") == "srresnet-x4-jpeg"

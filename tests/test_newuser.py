@@ -242,16 +242,21 @@ def test_compare_images_carry_provenance_and_the_map_a_legend(tmp_path, capsys):
     assert "10% RMS" in LEGEND_UNITS[2]
 
 
-def test_auto_sends_compressed_jpegs_to_the_real_model(tmp_path, monkeypatch, capsys):
-    """-m auto: a JPEG under quality 90 goes to the -real sibling, a PNG or a q95 JPEG to the plain model."""
+@pytest.mark.parametrize("siblings", [("-real",), ("-real", "-jpeg")])
+def test_auto_sends_compressed_jpegs_to_the_photo_model(tmp_path, monkeypatch, siblings):
+    """-m auto: a JPEG under quality 90 goes to the -jpeg sibling (else the -real one), a PNG or a
+    q95 JPEG to the plain model."""
     import srgan.hub as hub
     from srgan.hub import save_generator
     from srgan.models import Generator
     from srgan.provenance import read_provenance
 
     packaged = dict(hub.packaged_models())
-    real = save_generator(Generator(4, 1), tmp_path / "srresnet-x4-real.safetensors", {"name": "srresnet-x4-real"})
-    monkeypatch.setattr(hub, "packaged_models", lambda models_dir=None: {**packaged, "srresnet-x4-real": real})
+    packaged = {k: v for k, v in packaged.items() if not k.endswith(("-real", "-jpeg"))}
+    for suffix in siblings:
+        name = "srresnet-x4" + suffix
+        packaged[name] = save_generator(Generator(4, 1), tmp_path / f"{name}.safetensors", {"name": name})
+    monkeypatch.setattr(hub, "packaged_models", lambda models_dir=None: packaged)
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(natural_image(16, 16)).save(src / "a.png")
@@ -259,4 +264,4 @@ def test_auto_sends_compressed_jpegs_to_the_real_model(tmp_path, monkeypatch, ca
     Image.fromarray(natural_image(16, 16)).save(src / "c.jpg", quality=95)
     assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "-m", "auto", "--device", "cpu"]) == 0
     used = {p.stem: read_provenance(p)["model"] for p in (tmp_path / "out").iterdir()}
-    assert used == {"a": "srresnet-x4", "b": "srresnet-x4-real", "c": "srresnet-x4"}
+    assert used == {"a": "srresnet-x4", "b": "srresnet-x4" + siblings[-1], "c": "srresnet-x4"}

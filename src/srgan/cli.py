@@ -122,7 +122,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
             for w in caught:
                 print(f"srgan: warning: {src}: {w.message}", file=sys.stderr)
             if photo and img.jpeg_quality is not None and img.jpeg_quality < AUTO_JPEG_QUALITY:
-                model = load(photo)  # a compressed photo: the model trained to remove JPEG blocks and noise
+                model = load(photo)  # a compressed photo: the model trained to remove JPEG blocks
             elif auto:
                 model = load(clean)
             dst = _output_path(src, rel, out, single, args.format, img.alpha is not None)
@@ -199,14 +199,17 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 AUTO_MODEL = "auto"
-AUTO_JPEG_QUALITY = 90  # with -m auto, JPEGs below this IJG quality go to the -real model
+AUTO_JPEG_QUALITY = 90  # with -m auto, JPEGs below this IJG quality go to the -jpeg (else -real) model
+PHOTO_SUFFIXES = ("-jpeg", "-real")  # siblings for compressed photos, in order of preference
 
 
 def _photo_model(clean: str) -> str | None:
-    """The packaged ``-real`` sibling of ``clean`` (trained on degraded LR), if there is one."""
+    """The packaged sibling of ``clean`` for compressed photos: ``-jpeg`` (trained on JPEG LR) if
+    there is one, else ``-real`` (Real-ESRGAN's degradations), else None."""
     from .hub import packaged_models
 
-    return f"{clean}-real" if f"{clean}-real" in packaged_models() else None
+    names = packaged_models()
+    return next((clean + s for s in PHOTO_SUFFIXES if clean + s in names), None)
 
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -744,8 +747,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-m",
         "--model",
         default=None,
-        help=f"packaged model name or weight file (default {DEFAULT_MODEL}); 'auto': its -real sibling for JPEGs "
-        f"below quality {AUTO_JPEG_QUALITY}, itself otherwise",
+        help=f"packaged model name or weight file (default {DEFAULT_MODEL}); 'auto': its -jpeg (else -real) sibling "
+        f"for JPEGs below quality {AUTO_JPEG_QUALITY}, itself otherwise",
     )
     u.add_argument("--scale", type=int, help="pick the packaged model of this scale (the scale comes from the model)")
     model_args(u)
