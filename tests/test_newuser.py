@@ -251,8 +251,7 @@ def test_auto_sends_compressed_jpegs_to_the_photo_model(tmp_path, monkeypatch, s
     from srgan.models import Generator
     from srgan.provenance import read_provenance
 
-    packaged = dict(hub.packaged_models())
-    packaged = {k: v for k, v in packaged.items() if not k.endswith(("-real", "-jpeg"))}
+    packaged = {k: v for k, v in hub.packaged_models().items() if not k.endswith(("-real", "-jpeg"))}
     for suffix in siblings:
         name = "srresnet-x4" + suffix
         packaged[name] = save_generator(Generator(4, 1), tmp_path / f"{name}.safetensors", {"name": name})
