@@ -7,10 +7,11 @@
 For each run folder (or checkpoint file) and each of its checkpoints, the EMA generator (``--raw``:
 the trained weights) upscales Set14 and Set5 (x4, MATLAB-bicubic LR) and, with ``--holdout``, the
 held-out photos (LR made with MATLAB bicubic). Prints one markdown row per checkpoint: Set14 Y-PSNR,
-Set14 NIQE, held-out NIQE, and the mean and worst edge overshoot on Set5 and Set14
-(:func:`srgan.artifacts.edge_overshoot`, luma levels). ``--models`` adds packaged models or weight
-files as reference rows; bicubic is always one. With ``--out`` it writes the table as CSV and the
-curves as a PNG.
+Set14 NIQE, held-out NIQE, the mean and worst edge overshoot on Set5 and Set14
+(:func:`srgan.artifacts.edge_overshoot`, luma levels) and the mean edge ringing on both
+(:func:`srgan.artifacts.edge_ringing`: second lines beside edges, also inside their range).
+``--models`` adds packaged models or weight files as reference rows; bicubic is always one. With
+``--out`` it writes the table as CSV and the curves as a PNG.
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ from srgan.evaluate import bicubic_method, evaluate_set, model_method
 from srgan.niqe import load_pristine
 from srgan.train.checkpoint import generator_from_run
 
-COLUMNS = ["set14_psnr", "set14_niqe", "holdout_niqe", "set5_over", "set5_over_worst", "set14_over", "set14_over_worst"]
+COLUMNS = [
+    "set14_psnr",
+    "set14_niqe",
+    "holdout_niqe",
+    "set5_over",
+    "set5_over_worst",
+    "set14_over",
+    "set14_over_worst",
+    "set5_ring",
+    "set14_ring",
+]
 
 
 def checkpoints(run: Path) -> list[Path]:
@@ -44,6 +55,7 @@ def measure(method, bench: Path, niqe, holdout: Path | None, only: list[str]) ->
         mean = res.mean(method.name)
         row[f"{name.lower()}_over"] = mean["overshoot"]
         row[f"{name.lower()}_over_worst"] = res.worst(method.name, "overshoot")[1]
+        row[f"{name.lower()}_ring"] = mean["ringing"]
         if name == "Set14":
             row["set14_psnr"], row["set14_niqe"] = mean["psnr"], mean["niqe"]
     if holdout is not None:
@@ -97,14 +109,14 @@ def _print(row: tuple[str, int, dict[str, float]], header: bool) -> None:
     if header:
         print(
             "| run | step | Set14 PSNR | Set14 NIQE | held-out NIQE "
-            "| Set5 overshoot (worst) | Set14 overshoot (worst) |"
+            "| Set5 overshoot (worst) | Set14 overshoot (worst) | ringing Set5 / Set14 |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
     name, step, r = row
     print(
         f"| {name} | {'' if step < 0 else step} | {r['set14_psnr']:.2f} | {r['set14_niqe']:.2f} | "
         f"{r['holdout_niqe']:.2f} | {r['set5_over']:.2f} ({r['set5_over_worst']:.2f}) | "
-        f"{r['set14_over']:.2f} ({r['set14_over_worst']:.2f}) |",
+        f"{r['set14_over']:.2f} ({r['set14_over_worst']:.2f}) | {r['set5_ring']:.2f} / {r['set14_ring']:.2f} |",
         flush=True,
     )
 
@@ -120,6 +132,7 @@ def _plot(rows: list[tuple[str, int, dict[str, float]]], path: Path) -> None:
         ("holdout_niqe", "held-out NIQE"),
         ("set14_psnr", "Set14 PSNR (dB)"),
         ("set14_over", "Set14 overshoot"),
+        ("set14_ring", "Set14 edge ringing"),
     ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4))
     runs = sorted({n for n, s, _ in rows if s >= 0}, key=lambda n: [r[0] for r in rows].index(n))

@@ -128,3 +128,25 @@ def test_edge_overshoot_finds_a_drawn_halo_and_none_on_a_clean_step():
     assert 0 < edge_overshoot(_gray_rgb(ringing), hr) < edge_overshoot(_gray_rgb(halo), hr)
     flat = _gray_rgb(np.full((32, 32), 100.0))
     assert edge_overshoot(flat, flat) == 0.0, "no step edge: nothing to measure"
+
+
+def test_edge_ringing_sees_a_second_line_inside_the_edges_range():
+    from srgan.artifacts import edge_overshoot, edge_ringing
+
+    step = np.full((64, 80), 60.0)
+    step[:, 40:] = 190.0
+    hr = _gray_rgb(step)
+    assert edge_ringing(hr, hr) == 0.0
+    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    blurred = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 4, mode="edge"), k / k.sum(), mode="valid"), 1, step)
+    assert edge_ringing(_gray_rgb(blurred), hr) < 1e-9, "a monotone edge, however soft, adds no variation"
+    double = step.copy()
+    double[:, 38] = 120.0  # a pale second line on the dark side, between the two sides' levels
+    assert edge_overshoot(_gray_rgb(double), hr) == 0.0, "inside the range: the overshoot measure is blind"
+    level = 60 * 219 / 255  # luma spans 219 of 255 levels
+    assert abs(edge_ringing(_gray_rgb(double), hr) - 2 * level) < 1.0, "up and back down: twice the depth"
+    halo = step.copy()
+    halo[:, 37:40], halo[:, 40:43] = 30.0, 220.0
+    assert abs(edge_ringing(_gray_rgb(halo), hr) - 4 * 30 * 219 / 255) < 1.0
+    flat = _gray_rgb(np.full((32, 32), 100.0))
+    assert edge_ringing(flat, flat) == 0.0

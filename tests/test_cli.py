@@ -120,7 +120,7 @@ def test_evaluate_artefacts_and_alpha_curve(tmp_path):
     md = (out / "results.md").read_text()
     assert "| method | colour shift | chroma error |" in md and ("(0)" in md or "(1)" in md)  # worst image named
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.endswith("lr_psnr,colour_shift,chroma,checkerboard,grid,block,sharpness,overshoot")
+    assert header.endswith("lr_psnr,colour_shift,chroma,checkerboard,grid,block,sharpness,overshoot,ringing")
 
 
 def test_models_lists_default(capsys):

@@ -572,3 +572,29 @@ def test_overshoot_loss_finds_a_drawn_halo_and_ignores_blur_and_texture_in_range
     x = halo.clone().requires_grad_(True)
     overshoot_loss(x, hr).backward()
     assert float(x.grad[..., :14].abs().sum()) == 0 and float(x.grad[..., 14:18].abs().sum()) > 0
+
+
+def test_ringing_loss_sees_a_line_inside_the_range_and_agrees_with_the_measure():
+    from srgan.artifacts import edge_overshoot, edge_ringing
+    from srgan.losses.functional import overshoot_loss, ringing_loss
+
+    hr = torch.full((1, 3, 32, 40), 0.2)
+    hr[..., 20:] = 0.8  # a vertical step
+    blurred = hr.clone()
+    blurred[..., 19], blurred[..., 20] = 0.4, 0.6
+    double = hr.clone()
+    double[..., 18] = 0.5  # a pale line beside the edge, between its two sides
+    far = hr.clone()
+    far[..., 4:8] = 0.2 + 0.1 * torch.sign(torch.randn(1, 1, 32, 4, generator=torch.Generator().manual_seed(0)))
+    assert float(ringing_loss(hr, hr)) == 0.0
+    assert float(ringing_loss(blurred, hr)) < 1e-6, "a monotone soft edge adds no variation"
+    assert float(ringing_loss(far, hr)) == 0.0, "texture away from HR's steps is free"
+    assert float(overshoot_loss(double, hr)) == 0.0 and float(ringing_loss(double, hr)) > 0
+    to8 = lambda t: (t[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+    assert edge_overshoot(to8(double), to8(hr)) == 0 and edge_ringing(to8(double), to8(hr)) > 50
+    x = double.clone().requires_grad_(True)
+    ringing_loss(x, hr).backward()
+    assert float(x.grad[..., 18].abs().sum()) > 0 and float(x.grad[..., :8].abs().sum()) == 0
+    from srgan.losses.registry import build_term
+
+    assert build_term({"type": "ringing", "weight": 5}).label() == "edge ringing (4 px)"

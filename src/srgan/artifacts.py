@@ -12,6 +12,8 @@
   pixel becomes (0: as even as HR);
 - sharpness: gradient energy over HR's;
 - edge overshoot (:func:`edge_overshoot`): the halo along HR's step edges, in luma levels;
+- edge ringing (:func:`edge_ringing`): variation along HR's step edges that HR does not have, in
+  luma levels: a second line beside an edge even where it stays inside the edge's range;
 - shift consistency (:func:`shift_consistency`): translation equivariance in dB.
 """
 
@@ -42,6 +44,7 @@ __all__ = [
     "shift_consistency",
     "shift_profile",
     "edge_overshoot",
+    "edge_ringing",
 ]
 
 
@@ -207,6 +210,36 @@ def edge_overshoot(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: f
     return float((over + under)[edge].mean())
 
 
+def _window_variation(y: np.ndarray, radius: int) -> np.ndarray:
+    """Total variation (|dx| + |dy|) in the (2 radius + 1)^2 window around each pixel, over the
+    window's width: a monotone step of height h across the window scores h."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    k = 2 * radius + 1
+    tv = np.zeros_like(y)
+    tv[:, :-1] += np.abs(np.diff(y, axis=1))
+    tv[:-1] += np.abs(np.diff(y, axis=0))
+    p = np.pad(tv, radius, mode="edge")
+    return sliding_window_view(sliding_window_view(p, k, axis=0).sum(-1), k, axis=1).sum(-1) / k
+
+
+def edge_ringing(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: float = 24.0) -> float:
+    """Ringing along edges, in 8-bit luma levels: at pixels where HR has a step (as in
+    :func:`edge_overshoot`), how much more variation SR's luma has than HR's in the
+    (2 radius + 1)^2 window, averaged over those pixels. A monotone edge, sharp or blurred, adds
+    none; a dark double line, a bright rim or ripples beside the edge add twice their depth, also
+    where they stay between the edge's two sides (which :func:`edge_overshoot` cannot see).
+    Texture that SR invents right at an edge counts too. 0 when HR has no such edge."""
+    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
+    gy, gx = np.gradient(yh)
+    edge = np.hypot(gx, gy) >= threshold
+    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
+    if not edge.any():
+        return 0.0
+    excess = np.maximum(_window_variation(ys, radius) - _window_variation(yh, radius), 0)
+    return float(excess[edge].mean())
+
+
 MEASURES = {
     "colour_shift": "colour shift",
     "chroma": "chroma error",
@@ -215,6 +248,7 @@ MEASURES = {
     "block": "block",
     "sharpness": "sharpness (x HR)",
     "overshoot": "edge overshoot",
+    "ringing": "edge ringing",
 }
 
 
@@ -228,4 +262,5 @@ def measures(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> dict[str, float]
         "block": block(sr, hr, scale),
         "sharpness": sharpness(sr, hr, scale),
         "overshoot": edge_overshoot(sr, hr),
+        "ringing": edge_ringing(sr, hr),
     }

@@ -253,6 +253,29 @@ def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, radius: int = 4) -> torch
     return (F.relu(ys - hi) + F.relu(lo - ys)).mean()
 
 
+def _window_variation(y: torch.Tensor, k: int) -> torch.Tensor:
+    """|dx| + |dy| summed over the k x k window around each pixel, over k (replicated borders)."""
+    dx = F.pad((y[..., :, 1:] - y[..., :, :-1]).abs(), (0, 1))
+    dy = F.pad((y[..., 1:, :] - y[..., :-1, :]).abs(), (0, 0, 0, 1))
+    tv = dx + dy
+    return F.avg_pool2d(F.pad(tv, (k // 2,) * 4, mode="replicate"), k, stride=1) * k
+
+
+def ringing_loss(sr: torch.Tensor, hr: torch.Tensor, radius: int = 4, threshold: float = 24 / 255) -> torch.Tensor:
+    """Ringing penalty: at pixels where HR's luma has a step (a gradient of at least ``threshold``
+    per pixel), the variation of SR's luma in the (2 radius + 1)^2 window beyond HR's, averaged over
+    the crop; the differentiable form of :func:`srgan.artifacts.edge_ringing`. A monotone edge,
+    sharp or soft, costs nothing; a second line beside it does, also inside the edge's range, where
+    :func:`overshoot_loss` cannot see it. Texture away from HR's steps is left alone."""
+    w = torch.tensor(_LUMA, dtype=torch.float32, device=sr.device).view(1, 3, 1, 1)
+    ys, yh = (sr.float() * w).sum(1, keepdim=True), (hr.float() * w).sum(1, keepdim=True)
+    gy = F.pad(yh[..., 2:, :] - yh[..., :-2, :], (0, 0, 1, 1)) / 2  # central differences, as np.gradient
+    gx = F.pad(yh[..., :, 2:] - yh[..., :, :-2], (1, 1)) / 2
+    edge = (torch.hypot(gx, gy) >= threshold).float()
+    k = 2 * radius + 1
+    return (F.relu(_window_variation(ys, k) - _window_variation(yh, k)) * edge).mean()
+
+
 def window_lr(hr: torch.Tensor, offsets: list[tuple[int, int]], scale: int) -> torch.Tensor:
     """MATLAB-bicubic LR of the (H - scale) x (W - scale) window of ``hr[i]`` that starts at
     ``offsets[i] = (dy, dx)`` (each in ``[0, scale]``), on the 8-bit grid like the training LR.

@@ -28,6 +28,7 @@ LOSSES: dict[str, type[terms.LossTerm]] = {
     "shift": terms.ShiftLoss,
     "texture": terms.TextureLoss,
     "overshoot": terms.OvershootLoss,
+    "ringing": terms.RingingLoss,
     "adversarial": terms.AdversarialLoss,
     "relativistic": terms.RelativisticAdversarialLoss,
 }

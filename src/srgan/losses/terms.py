@@ -250,6 +250,26 @@ class OvershootLoss(LossTerm):
         return L.overshoot_loss(ctx.sr, ctx.hr, self.radius)
 
 
+class RingingLoss(LossTerm):
+    """Second lines beside edges (:func:`~srgan.losses.functional.ringing_loss`): SR's luma variation
+    beyond HR's within ``radius`` px of HR's steps, the differentiable form of the edge-ringing
+    measure. Unlike :class:`OvershootLoss` it also sees a line that stays inside the edge's range."""
+
+    default_name = "ringing"
+
+    def __init__(self, weight: float = 1.0, name: str | None = None, radius: int = 4) -> None:
+        super().__init__(weight, name)
+        if radius < 1:
+            raise ValueError(f"radius must be >= 1, got {radius}")
+        self.radius = radius
+
+    def label(self) -> str:
+        return f"edge ringing ({self.radius} px)"
+
+    def forward(self, ctx: LossContext) -> torch.Tensor:
+        return L.ringing_loss(ctx.sr, ctx.hr, self.radius)
+
+
 class ShiftLoss(LossTerm):
     """Sub-pixel shift equivariance of G (:func:`~srgan.losses.functional.shift_equivariance_loss`).
 
