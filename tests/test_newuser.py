@@ -242,6 +242,22 @@ def test_compare_images_carry_provenance_and_the_map_a_legend(tmp_path, capsys):
     assert "10% RMS" in LEGEND_UNITS[2]
 
 
+def test_model_for_source_picks_within_the_family():
+    from srgan.hub import model_for_source
+
+    both = ["srresnet-x4", "srresnet-x4-jpeg", "srresnet-x4-real", "srgan-x4"]
+    for name in ("srresnet-x4", "srresnet-x4-jpeg", "srresnet-x4-real"):
+        assert model_for_source(name, "clean", both) == "srresnet-x4"
+        assert model_for_source(name, "photo", both) == "srresnet-x4-jpeg"
+        assert model_for_source(name, "degraded", both) == "srresnet-x4-real"
+    only_real = ["srresnet-x4", "srresnet-x4-real"]
+    assert model_for_source("srresnet-x4", "photo", only_real) == "srresnet-x4-real", "the -real one stands in"
+    assert model_for_source("srgan-x4", "photo", both) is None
+    assert model_for_source("srgan-x4", "clean", both) == "srgan-x4"
+    with pytest.raises(ValueError, match="source must be one of clean, photo, degraded"):
+        model_for_source("srresnet-x4", "scan", both)
+
+
 @pytest.mark.parametrize("siblings", [("-real",), ("-real", "-jpeg")])
 def test_auto_sends_compressed_jpegs_to_the_photo_model(tmp_path, monkeypatch, siblings):
     """-m auto: a JPEG under quality 90 goes to the -jpeg sibling (else the -real one), a PNG or a

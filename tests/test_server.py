@@ -36,6 +36,12 @@ def test_health_models_openapi_and_page(client):
     assert client.get("/healthz").json()["status"] == "ok"
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert "bicubic" in models and models["srresnet-x4"]["default"] and "Set5" in models["srresnet-x4"]["metrics"]
+    assert models["srresnet-x4-real"]["for_source"] == {
+        "clean": "srresnet-x4",
+        "photo": "srresnet-x4-jpeg",
+        "degraded": "srresnet-x4-real",
+    }
+    assert models["srgan-x4"]["for_source"] == {"clean": "srgan-x4", "photo": None, "degraded": None}
     assert "/v1/upscale" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")
     assert page.status_code == 200 and 'id="split"' in page.text and "Download" in page.text

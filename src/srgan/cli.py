@@ -200,16 +200,14 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 AUTO_MODEL = "auto"
 AUTO_JPEG_QUALITY = 90  # with -m auto, JPEGs below this IJG quality go to the -jpeg (else -real) model
-PHOTO_SUFFIXES = ("-jpeg", "-real")  # siblings for compressed photos, in order of preference
 
 
 def _photo_model(clean: str) -> str | None:
     """The packaged sibling of ``clean`` for compressed photos: ``-jpeg`` (trained on JPEG LR) if
     there is one, else ``-real`` (Real-ESRGAN's degradations), else None."""
-    from .hub import packaged_models
+    from .hub import model_for_source, packaged_models
 
-    names = packaged_models()
-    return next((clean + s for s in PHOTO_SUFFIXES if clean + s in names), None)
+    return model_for_source(clean, "photo", packaged_models())
 
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")

@@ -11,6 +11,7 @@ community one, see :mod:`srgan.convert`) is recognised from the key names.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ __all__ = [
     "interpolate_generators",
     "read_config",
     "packaged_models",
+    "SOURCE_SIBLINGS",
+    "model_for_source",
     "resolve_model_path",
     "read_state_file",
     "mmse_reference",
@@ -59,6 +62,26 @@ def packaged_models(models_dir: str | Path | None = None) -> dict[str, Path]:
         if d.is_dir():
             found.update({p.stem: p for p in sorted(d.glob("*.safetensors"))})
     return found
+
+
+# Which sibling of a model suits each kind of input, in order of preference: "photo" (a compressed
+# JPEG) the -jpeg model (trained on JPEG LR), else the -real one; "degraded" (old, noisy, blurry)
+# the -real model (Real-ESRGAN's degradations), else the -jpeg one; "clean" the plain model.
+SOURCE_SIBLINGS: dict[str, tuple[str, ...]] = {
+    "clean": ("",),
+    "photo": ("-jpeg", "-real"),
+    "degraded": ("-real", "-jpeg"),
+}
+
+
+def model_for_source(name: str, source: str, names: Iterable[str]) -> str | None:
+    """The model among ``names`` for ``source`` (a key of :data:`SOURCE_SIBLINGS`) in the family of
+    ``name`` (``srresnet-x4``, ``srresnet-x4-jpeg`` and ``srresnet-x4-real`` are one family), or None."""
+    if source not in SOURCE_SIBLINGS:
+        raise ValueError(f"source must be one of {', '.join(SOURCE_SIBLINGS)}, got {source!r}")
+    base = next((name[: -len(s)] for s in SOURCE_SIBLINGS["degraded"] if name.endswith(s)), name)
+    have = set(names)
+    return next((base + s for s in SOURCE_SIBLINGS[source] if base + s in have), None)
 
 
 def resolve_model_path(name_or_path: str | Path, models_dir: str | Path | None = None) -> Path:

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..api import SRModel, bicubic_upscale, from_pretrained
 from ..faithfulness import hallucination_map, lr_consistency, overlay
-from ..hub import ModelFileError, mmse_reference, packaged_models, read_config
+from ..hub import SOURCE_SIBLINGS, ModelFileError, mmse_reference, model_for_source, packaged_models, read_config
 from ..image_io import ImageError, check_format_size, encode_image, read_image_bytes
 from ..inference import Cancelled
 from .limits import UploadLimit
@@ -131,7 +131,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         out = [{"name": "bicubic", "scale": 4, "description": "MATLAB-compatible bicubic interpolation (baseline)"}]
-        for name, path in packaged_models(settings.models_dir).items():
+        names = packaged_models(settings.models_dir)
+        for name, path in names.items():
             cfg = read_config(path)
             out.append(
                 {
@@ -142,6 +143,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                     "description": cfg.get("description", ""),
                     "metrics": cfg.get("metrics", {}),
                     "default": name == settings.default_model,
+                    # the model of this family for each kind of input (the page's "source" choice)
+                    "for_source": {src: model_for_source(name, src, names) for src in SOURCE_SIBLINGS},
                 }
             )
         return {"models": out}
