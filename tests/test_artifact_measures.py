@@ -110,15 +110,21 @@ def _gray_rgb(y: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(y, 0, 255)[..., None], 3, axis=2).round().astype(np.uint8)
 
 
+def _step_and_blurred() -> tuple[np.ndarray, np.ndarray]:
+    """A vertical luma step 60 -> 190 at column 40, and the same step Gaussian-blurred (sigma 1.5)."""
+    step = np.full((64, 80), 60.0)
+    step[:, 40:] = 190.0
+    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    blurred = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 4, mode="edge"), k / k.sum(), mode="valid"), 1, step)
+    return step, blurred
+
+
 def test_edge_overshoot_finds_a_drawn_halo_and_none_on_a_clean_step():
     from srgan.artifacts import edge_overshoot
 
-    step = np.full((64, 80), 60.0)
-    step[:, 40:] = 190.0
+    step, blurred = _step_and_blurred()
     hr = _gray_rgb(step)
     assert edge_overshoot(hr, hr) == 0.0
-    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
-    blurred = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 4, mode="edge"), k / k.sum(), mode="valid"), 1, step)
     assert edge_overshoot(_gray_rgb(blurred), hr) == 0.0, "a soft edge stays within HR's range"
     halo = step.copy()
     halo[:, 37:40], halo[:, 40:43] = 30.0, 220.0  # a dark line on the dark side, a bright rim on the bright side
@@ -133,12 +139,9 @@ def test_edge_overshoot_finds_a_drawn_halo_and_none_on_a_clean_step():
 def test_edge_ringing_sees_a_second_line_inside_the_edges_range():
     from srgan.artifacts import edge_overshoot, edge_ringing
 
-    step = np.full((64, 80), 60.0)
-    step[:, 40:] = 190.0
+    step, blurred = _step_and_blurred()
     hr = _gray_rgb(step)
     assert edge_ringing(hr, hr) == 0.0
-    k = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
-    blurred = np.apply_along_axis(lambda r: np.convolve(np.pad(r, 4, mode="edge"), k / k.sum(), mode="valid"), 1, step)
     assert edge_ringing(_gray_rgb(blurred), hr) < 1e-9, "a monotone edge, however soft, adds no variation"
     double = step.copy()
     double[:, 38] = 120.0  # a pale second line on the dark side, between the two sides' levels

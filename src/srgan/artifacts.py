@@ -193,16 +193,25 @@ def _running(y: np.ndarray, radius: int, op) -> np.ndarray:
     return op(sliding_window_view(op(sliding_window_view(p, k, axis=0), axis=-1), k, axis=1), axis=-1)
 
 
+def _lumas_and_steps(
+    sr: np.ndarray, hr: np.ndarray, radius: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SR's and HR's luma (float64) and the mask of HR's step pixels (a luma gradient of at least
+    ``threshold`` levels per pixel), ``radius`` px from the border excluded."""
+    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
+    gy, gx = np.gradient(yh)
+    edge = np.hypot(gx, gy) >= threshold
+    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
+    return ys, yh, edge
+
+
 def edge_overshoot(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: float = 24.0) -> float:
     """Halo along edges, in 8-bit luma levels: at pixels where HR has a step (a luma gradient of
     at least ``threshold`` levels per pixel), how far SR's luma goes beyond HR's extremes in the
     (2 radius + 1)^2 window around them (above HR's maximum plus below its minimum), averaged over
     those pixels. A blurred or exact edge scores 0; ringing, a dark double line or a bright rim
     along the edge score their amplitude. 0 when HR has no such edge."""
-    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
-    gy, gx = np.gradient(yh)
-    edge = np.hypot(gx, gy) >= threshold
-    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
+    ys, yh, edge = _lumas_and_steps(sr, hr, radius, threshold)
     if not edge.any():
         return 0.0
     over = np.maximum(_running(ys, radius, np.max) - _running(yh, radius, np.max), 0)
@@ -230,10 +239,7 @@ def edge_ringing(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: flo
     none; a dark double line, a bright rim or ripples beside the edge add twice their depth, also
     where they stay between the edge's two sides (which :func:`edge_overshoot` cannot see).
     Texture that SR invents right at an edge counts too. 0 when HR has no such edge."""
-    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
-    gy, gx = np.gradient(yh)
-    edge = np.hypot(gx, gy) >= threshold
-    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
+    ys, yh, edge = _lumas_and_steps(sr, hr, radius, threshold)
     if not edge.any():
         return 0.0
     excess = np.maximum(_window_variation(ys, radius) - _window_variation(yh, radius), 0)

@@ -239,14 +239,19 @@ def chroma_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 _LUMA = (0.299, 0.587, 0.114)  # BT.601
 
 
+def _luma(img: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) BT.601 luma of an (N, 3, H, W) RGB batch, in float32."""
+    w = torch.tensor(_LUMA, dtype=torch.float32, device=img.device).view(1, 3, 1, 1)
+    return (img.float() * w).sum(1, keepdim=True)
+
+
 def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, radius: int = 4) -> torch.Tensor:
     """Halo penalty: the mean amount by which SR's luma leaves the range [min, max] of HR's luma in
     the (2 radius + 1)^2 window around each pixel (max-pooling), the differentiable form of
     :func:`srgan.artifacts.edge_overshoot` over the whole crop. Texture and detail inside HR's
     local range cost nothing; a dark or bright rim beside an edge, beyond both of its sides, does.
     """
-    w = torch.tensor(_LUMA, dtype=torch.float32, device=sr.device).view(1, 3, 1, 1)
-    ys, yh = (sr.float() * w).sum(1, keepdim=True), (hr.float() * w).sum(1, keepdim=True)
+    ys, yh = _luma(sr), _luma(hr)
     k = 2 * radius + 1
     hi = F.max_pool2d(F.pad(yh, (radius,) * 4, mode="replicate"), k, stride=1)
     lo = -F.max_pool2d(F.pad(-yh, (radius,) * 4, mode="replicate"), k, stride=1)
@@ -267,8 +272,7 @@ def ringing_loss(sr: torch.Tensor, hr: torch.Tensor, radius: int = 4, threshold:
     the crop; the differentiable form of :func:`srgan.artifacts.edge_ringing`. A monotone edge,
     sharp or soft, costs nothing; a second line beside it does, also inside the edge's range, where
     :func:`overshoot_loss` cannot see it. Texture away from HR's steps is left alone."""
-    w = torch.tensor(_LUMA, dtype=torch.float32, device=sr.device).view(1, 3, 1, 1)
-    ys, yh = (sr.float() * w).sum(1, keepdim=True), (hr.float() * w).sum(1, keepdim=True)
+    ys, yh = _luma(sr), _luma(hr)
     gy = F.pad(yh[..., 2:, :] - yh[..., :-2, :], (0, 0, 1, 1)) / 2  # central differences, as np.gradient
     gx = F.pad(yh[..., :, 2:] - yh[..., :, :-2], (1, 1)) / 2
     edge = (torch.hypot(gx, gy) >= threshold).float()

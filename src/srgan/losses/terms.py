@@ -231,17 +231,21 @@ class ChromaLoss(LossTerm):
         return L.chroma_loss(ctx.sr, ctx.hr)
 
 
-class OvershootLoss(LossTerm):
-    """Halos along edges (:func:`~srgan.losses.functional.overshoot_loss`): SR's luma beyond HR's
-    local extremes within ``radius`` px, the differentiable form of the edge-overshoot measure."""
-
-    default_name = "overshoot"
+class _EdgeWindowLoss(LossTerm):
+    """A term measured in a (2 radius + 1)^2 window around HR's edges."""
 
     def __init__(self, weight: float = 1.0, name: str | None = None, radius: int = 4) -> None:
         super().__init__(weight, name)
         if radius < 1:
             raise ValueError(f"radius must be >= 1, got {radius}")
         self.radius = radius
+
+
+class OvershootLoss(_EdgeWindowLoss):
+    """Halos along edges (:func:`~srgan.losses.functional.overshoot_loss`): SR's luma beyond HR's
+    local extremes within ``radius`` px, the differentiable form of the edge-overshoot measure."""
+
+    default_name = "overshoot"
 
     def label(self) -> str:
         return f"edge overshoot ({self.radius} px)"
@@ -250,18 +254,12 @@ class OvershootLoss(LossTerm):
         return L.overshoot_loss(ctx.sr, ctx.hr, self.radius)
 
 
-class RingingLoss(LossTerm):
+class RingingLoss(_EdgeWindowLoss):
     """Second lines beside edges (:func:`~srgan.losses.functional.ringing_loss`): SR's luma variation
     beyond HR's within ``radius`` px of HR's steps, the differentiable form of the edge-ringing
     measure. Unlike :class:`OvershootLoss` it also sees a line that stays inside the edge's range."""
 
     default_name = "ringing"
-
-    def __init__(self, weight: float = 1.0, name: str | None = None, radius: int = 4) -> None:
-        super().__init__(weight, name)
-        if radius < 1:
-            raise ValueError(f"radius must be >= 1, got {radius}")
-        self.radius = radius
 
     def label(self) -> str:
         return f"edge ringing ({self.radius} px)"
