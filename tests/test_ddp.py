@@ -51,8 +51,9 @@ def _cfg(tmp_path, out, stage="srresnet", loss=None, extra=None):
         ("srgan", None, None),
         ("srgan", None, {"gan_order": "g_first"}),
         ("srgan", {"shift_weight": 0.5}, None),
+        ("srgan", None, {"d_r1": 1.0}),
     ],
-    ids=["srresnet", "srgan", "srgan-g-first", "srgan-shift"],
+    ids=["srresnet", "srgan", "srgan-g-first", "srgan-shift", "srgan-r1"],
 )
 def test_ddp_two_gloo_processes_match_single_process(tmp_path, stage, loss, extra):
     """The shift term runs G twice before one backward, g_first backs D's passes up twice (G's

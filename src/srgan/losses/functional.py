@@ -342,6 +342,15 @@ def relativistic_losses(real_logits: torch.Tensor, fake_logits: torch.Tensor) ->
     return loss_d, loss_g
 
 
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder, Geiger & Nowozin, ICML 2018, Eq. 9): the squared norm of D's gradient at the
+    real images, per image, averaged; ``real`` must require grad. Differentiable (double backward),
+    so that D's step can descend on it: it keeps D smooth around the data, where an unpenalised D
+    grows sharp input gradients that G then copies."""
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))): BCE on real (label 1) and fake (label 0)."""
     return F.binary_cross_entropy_with_logits(

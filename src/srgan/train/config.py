@@ -166,6 +166,7 @@ class TrainConfig:
     fused_tail: bool = True  # srresnet: the 9x9 output conv computed before the last shuffle (same function, faster)
     d_lr: float | None = None  # discriminator learning rate (default: optim.lr)
     d_random_shift: int = 0  # D sees SR/HR pairs cropped at a random 0..N px offset (breaks grid artefacts)
+    d_r1: float = 0.0  # gamma of the R1 penalty, gamma/2 E||grad D(x)||^2 on real crops, in D's loss (0: off)
     # srgan stage: d_first (D updated on G(z), then G against the updated D: 3 D passes) or g_first
     # (G against D, then D on the same fake pass, as BasicSR/ESRGAN: 2 D passes, a cheaper step)
     gan_order: str = "d_first"
@@ -185,6 +186,7 @@ class TrainConfig:
         _check(self.steps > 0, "steps", "must be positive")
         _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
         _check(self.gan_order in ("d_first", "g_first"), "gan_order", "must be d_first or g_first")
+        _check(self.d_r1 >= 0, "d_r1", "must be >= 0")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
         _check(
             self.data.crop % self.model.scale == 0,

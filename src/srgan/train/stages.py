@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..losses import LossContext, Objective
+from ..losses.functional import r1_penalty
 from ..losses.terms import AdversarialLoss
 from .config import TrainConfig
 
@@ -144,6 +145,7 @@ class SRGANStage(Stage):
         self.features = self.objective.needs_features  # D's features for feature matching
         self.shift = cfg.d_random_shift
         self.g_first = cfg.gan_order == "g_first"
+        self.r1 = cfg.d_r1
         # what a d_step hands to the g_step of the same batch: D's crop offsets, D(x) and D(x)'s features
         self._pending: tuple[list[list[int]] | None, torch.Tensor | None, list[torch.Tensor] | None] | None = None
         self.base_lrs = {"g": cfg.optim.lr, "d": cfg.d_lr or cfg.optim.lr}
@@ -171,6 +173,8 @@ class SRGANStage(Stage):
         d = self.discriminator
         offsets = self._draw_offsets(len(sr))
         sr, hr = self._crop(sr, offsets), self._crop(hr, offsets)
+        if self.r1:
+            hr = hr.detach().requires_grad_(True)
         real_feats = None
         with self.autocast():
             if self.features:  # D(x)'s features, kept (detached) as the G step's targets, as in pix2pixHD
@@ -180,9 +184,19 @@ class SRGANStage(Stage):
                 real_logits = d(hr)
             fake_logits = d(sr.detach())
             loss_d = self.adversarial.d_loss(real_logits, fake_logits)
+        loss_d, log = self._with_r1(loss_d, real_logits, hr)
         self._step(loss_d, self.optimizers["d"], d.parameters())
         self._pending = (offsets, real_logits.detach(), real_feats)
-        return _d_log(loss_d, real_logits, fake_logits)
+        return {**_d_log(loss_d, real_logits, fake_logits), **log}
+
+    def _with_r1(
+        self, loss_d: torch.Tensor, real_logits: torch.Tensor, real: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss plus ``d_r1`` / 2 times the R1 penalty at ``real`` (when ``d_r1`` is set), and its log."""
+        if not self.r1:
+            return loss_d, {}
+        r1 = r1_penalty(real_logits, real)
+        return loss_d + self.r1 / 2 * r1, {"d_r1": r1.detach()}
 
     def g_step(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """(2) G: minimise the recipe's terms, the adversarial -log D(G(z)) among them; D is
@@ -217,6 +231,8 @@ class SRGANStage(Stage):
         d = self.discriminator
         offsets = self._draw_offsets(len(sr))
         sr_d, hr_d = self._crop(sr, offsets), self._crop(hr, offsets)
+        if self.r1:
+            hr_d = hr_d.detach().requires_grad_(True)
         real_feats = fake_feats = None
         with self.autocast():
             if self.features:
@@ -232,9 +248,11 @@ class SRGANStage(Stage):
         self._step(loss_g, self.optimizers["g"], self.generator.parameters(), only=True, keep_graph=True)
         with self.autocast():
             loss_d = self.adversarial.d_loss(real_logits, fake_logits)  # G(z)'s graph is not entered
+        loss_d, log = self._with_r1(loss_d, real_logits, hr_d)
         self._step(loss_d, self.optimizers["d"], d.parameters(), only=True)
         return {
             **_d_log(loss_d, real_logits, fake_logits),
+            **log,
             "loss_g": loss_g.detach(),
             **{k: v.detach() for k, v in parts.items()},
         }

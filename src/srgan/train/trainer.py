@@ -44,7 +44,8 @@ TAIL_FIELDS = ["d_real", "d_fake", "psnr", "ssim", "mse", "data_time", "step_tim
 
 def csv_fields(cfg: TrainConfig) -> list[str]:
     """metrics.csv's columns: derived from the declared loss terms, so none is ever dropped."""
-    return HEAD_FIELDS + cfg.objective().columns + TAIL_FIELDS
+    tail = TAIL_FIELDS[:2] + ["d_r1"] + TAIL_FIELDS[2:] if cfg.d_r1 and cfg.stage == "srgan" else TAIL_FIELDS
+    return HEAD_FIELDS + cfg.objective().columns + tail
 
 
 def precision_label(cfg: TrainConfig) -> str:
