@@ -15,9 +15,15 @@ class Discriminator(nn.Module):
 
     Works for any input size >= 16 px and returns raw logits of shape (N,):
     apply the sigmoid inside ``BCEWithLogitsLoss`` for numerical stability.
+
+    ``patch=True`` (not the paper's) skips the pooling: the same head judges each cell of the
+    last 1/16-resolution map (a PatchGAN, Isola et al. 2017), so the logits are (N * H/16 * W/16,)
+    and each judges a local window rather than the whole crop. Same parameters.
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, negative_slope: float = 0.2) -> None:
+    def __init__(
+        self, in_channels: int = 3, base_channels: int = 64, negative_slope: float = 0.2, patch: bool = False
+    ) -> None:
         super().__init__()
         widths = [base_channels * m for m in (1, 1, 2, 2, 4, 4, 8, 8)]
         layers: list[nn.Module] = []
@@ -30,7 +36,7 @@ class Discriminator(nn.Module):
             layers.append(nn.LeakyReLU(negative_slope))
             prev = width
         layers += [
-            nn.AdaptiveAvgPool2d(1),
+            nn.Identity() if patch else nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(prev, prev * 2, 1),
             nn.LeakyReLU(negative_slope),
             nn.Conv2d(prev * 2, 1, 1),
