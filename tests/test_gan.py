@@ -565,6 +565,27 @@ def test_patch_discriminator_judges_each_cell_with_the_papers_parameters():
     assert out["loss_d"] > 0 and out["d_r1"] > 0 and 0 < out["d_fake"] < 1
 
 
+def test_pooled_pixel_term_sees_colour_not_texture_inside_the_block():
+    """pixel with pool = scale: zero-mean texture inside each 4x4 block costs nothing, a colour
+    offset costs its size; the label says what it compares."""
+    from srgan.losses.registry import build_term
+    from srgan.losses.terms import LossContext
+
+    hr = torch.full((1, 3, 16, 16), 0.5)
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None]) % 2 * 0.2 - 0.1  # zero mean per 4x4 block
+    term = build_term({"type": "pixel", "norm": "l1", "pool": 4, "weight": 1.0})
+    assert term.label() == "L1 pixel of 4x4 means"
+
+    def loss(sr):
+        return term(LossContext(sr, hr, 4, None)).item()
+
+    assert loss(hr + checker) == pytest.approx(0, abs=1e-7)
+    assert loss(hr + 0.02) == pytest.approx(0.02, rel=1e-5)
+    assert build_term({"type": "pixel", "norm": "l1"})(LossContext(hr + checker, hr, 4, None)).item() > 0.09
+    with pytest.raises(Exception, match="pool"):
+        build_term({"type": "pixel", "pool": 0})
+
+
 def test_usm_target_sharpens_edges_and_leaves_flat_areas():
     from srgan.losses.functional import usm_sharpen
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import functional as L
@@ -80,24 +81,33 @@ class LossTerm(nn.Module):
 class PixelLoss(LossTerm):
     """l_MSE of Eq. (4) (``norm: mse``), or L1 (``norm: l1``, converges faster in PSNR).
     ``usm`` > 0 compares against the unsharp-masked HR (:func:`~.functional.usm_sharpen` with
-    that amount), as Real-ESRGAN does for its pixel term."""
+    that amount), as Real-ESRGAN does for its pixel term. ``pool`` > 1 compares the means of
+    ``pool`` x ``pool`` blocks only: with ``pool`` = the scale, a term on each LR pixel's colour
+    that leaves the texture inside the block free (it pins a GAN's colour and LR-consistency)."""
 
     default_name = "pixel"
 
-    def __init__(self, weight: float = 1.0, name: str | None = None, norm: str = "mse", usm: float = 0.0) -> None:
+    def __init__(
+        self, weight: float = 1.0, name: str | None = None, norm: str = "mse", usm: float = 0.0, pool: int = 1
+    ) -> None:
         super().__init__(weight, name)
         if not 0 <= usm <= 2:
             raise ValueError(f"usm must be in [0, 2], got {usm}")
-        self.norm, self.fn, self.usm = norm, L.pixel_loss(norm), float(usm)
+        if pool < 1:
+            raise ValueError(f"pool must be >= 1, got {pool}")
+        self.norm, self.fn, self.usm, self.pool = norm, L.pixel_loss(norm), float(usm), int(pool)
 
     def label(self) -> str:
-        return f"{self.norm.upper()} pixel" + (f" (USM {self.usm:g} target)" if self.usm else "")
+        target = f" (USM {self.usm:g} target)" if self.usm else ""
+        return f"{self.norm.upper()} pixel" + target + (f" of {self.pool}x{self.pool} means" if self.pool > 1 else "")
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
-        hr = ctx.hr.float()
+        sr, hr = ctx.sr.float(), ctx.hr.float()
         if self.usm:
             hr = L.usm_sharpen(hr, self.usm)
-        return self.fn(ctx.sr.float(), hr)
+        if self.pool > 1:
+            sr, hr = F.avg_pool2d(sr, self.pool), F.avg_pool2d(hr, self.pool)
+        return self.fn(sr, hr)
 
 
 class PerceptualVGGLoss(LossTerm):
