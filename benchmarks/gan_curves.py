@@ -42,10 +42,14 @@ COLUMNS = [
 
 
 def checkpoints(run: Path) -> list[Path]:
+    """The checkpoint file itself, or a run folder's checkpoints; a path that names none is an error."""
     if run.is_file():
         return [run]
     d = run / "checkpoints" if (run / "checkpoints").is_dir() else run
-    return sorted(d.glob("ckpt_*.pt"))
+    found = sorted(d.glob("ckpt_*.pt")) if d.is_dir() else []
+    if not found:
+        raise SystemExit(f"{run}: no such checkpoint file, and no ckpt_*.pt in a run folder there")
+    return found
 
 
 def measure(method, bench: Path, niqe, holdout: Path | None, only: list[str]) -> dict[str, float]:
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw", action="store_true", help="the trained weights instead of the EMA")
     ap.add_argument("--out", type=Path, help="write OUT.csv and OUT.png")
     args = ap.parse_args(argv)
+    found = [(run, checkpoints(run)) for run in args.runs]  # before any measuring: a mistyped path fails at once
     niqe = load_pristine(args.niqe_params)
 
     rows: list[tuple[str, int, dict[str, float]]] = []
@@ -85,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, method in refs:
         rows.append((name, -1, measure(method, args.bench, niqe, args.holdout, args.only)))
         _print(rows[-1], header=len(rows) == 1)
-    for run in args.runs:
-        ckpts = checkpoints(run)
+    for run, ckpts in found:
         ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
         for c in ckpts:
             g, state, _ = generator_from_run(c, ema=not args.raw)

@@ -272,3 +272,21 @@ def test_packaging_lists_stages_trained_elsewhere_after_the_packaged_parents(tmp
     # one more stage of the packaged model itself carries its stages; another model's start does not
     assert package_model.stage_chain(recipe("c4", "srresnet-x4", 5e-5), name="srresnet-x4") == parent
     assert package_model.stage_chain(recipe("gan", "srresnet-x4", 1e-4), name="srgan-x4") == []
+
+
+def test_gan_curves_rejects_a_path_that_names_no_checkpoint(tmp_path):
+    """A mistyped checkpoint (a digit short) must stop the run before any measuring, not yield an empty table."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gan_curves", root / "benchmarks" / "gan_curves.py")
+    gan_curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gan_curves)
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "ckpt_000000300.pt").write_bytes(b"")
+    assert gan_curves.checkpoints(tmp_path / "run") == [tmp_path / "run" / "checkpoints" / "ckpt_000000300.pt"]
+    missing = tmp_path / "run" / "checkpoints" / "ckpt_00000300.pt"
+    with pytest.raises(SystemExit, match="ckpt_00000300.pt: no such checkpoint file"):
+        gan_curves.main([str(missing), "--bench", str(tmp_path), "--niqe-params", str(tmp_path / "none.npz")])
+    with pytest.raises(SystemExit, match="no ckpt_"):
+        gan_curves.checkpoints(tmp_path)
