@@ -52,6 +52,13 @@ def checkpoints(run: Path) -> list[Path]:
     return found
 
 
+def run_label(run: Path) -> str:
+    """A run's name: the folder of ``<run>/checkpoints/ckpt_*.pt`` given one by one, so they plot as one curve."""
+    if run.is_file() and run.parent.name == "checkpoints":
+        return run.parent.parent.name
+    return run.name
+
+
 def measure(method, bench: Path, niqe, holdout: Path | None, only: list[str]) -> dict[str, float]:
     row: dict[str, float] = {}
     for name in ("Set5", "Set14"):
@@ -94,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
         for c in ckpts:
             g, state, _ = generator_from_run(c, ema=not args.raw)
-            method = model_method(run.name, SRModel(g, {}, device="cpu"))
-            rows.append((run.name, int(state["step"]), measure(method, args.bench, niqe, args.holdout, args.only)))
+            label = run_label(run)
+            method = model_method(label, SRModel(g, {}, device="cpu"))
+            rows.append((label, int(state["step"]), measure(method, args.bench, niqe, args.holdout, args.only)))
             _print(rows[-1], header=False)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

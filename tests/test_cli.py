@@ -284,7 +284,9 @@ def test_gan_curves_rejects_a_path_that_names_no_checkpoint(tmp_path):
     spec.loader.exec_module(gan_curves)
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "ckpt_000000300.pt").write_bytes(b"")
-    assert gan_curves.checkpoints(tmp_path / "run") == [tmp_path / "run" / "checkpoints" / "ckpt_000000300.pt"]
+    ckpt = tmp_path / "run" / "checkpoints" / "ckpt_000000300.pt"
+    assert gan_curves.checkpoints(tmp_path / "run") == [ckpt]
+    assert gan_curves.run_label(ckpt) == gan_curves.run_label(tmp_path / "run") == "run"  # one curve, one label
     missing = tmp_path / "run" / "checkpoints" / "ckpt_00000300.pt"
     with pytest.raises(SystemExit, match="ckpt_00000300.pt: no such checkpoint file"):
         gan_curves.main([str(missing), "--bench", str(tmp_path), "--niqe-params", str(tmp_path / "none.npz")])
