@@ -89,7 +89,7 @@ def test_packaged_recipes_are_valid_and_faithful():
     assert vgg["rescale"] == pytest.approx(1 / 12.75)
     _, mse_gan = load_recipe("srgan-mse")
     assert mse_gan.loss == [{"type": "pixel", "weight": 1.0, "norm": "mse"}, {"type": "adversarial", "weight": 1e-3}]
-    gan, ring = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
+    gan, ring, r1 = load_recipe("cpu-fast-srgan")  # what trained srgan-x4: no VGG, D feature matching, grid guards
     kinds = {t["type"] for t in gan.loss}
     assert (
         gan.stage == "srgan" and gan.init_generator == "srresnet-x4" and "vgg" not in kinds and gan.d_random_shift > 0
@@ -101,6 +101,8 @@ def test_packaged_recipes_are_valid_and_faithful():
     assert ring.stage == "srgan" and ring.init_generator == gan.out_dir
     assert set(terms) == kinds | {"pixel", "ringing", "lowpass", "block"}
     assert terms["lowpass"]["pool"] == 4 and terms["pixel"].get("pool") is None
+    assert not gan.d_r1 and not ring.d_r1 and r1.d_r1 == 1.0  # then the same terms again with R1 on D
+    assert r1.init_generator == ring.out_dir and r1.loss == ring.loss
     assert terms["adversarial"]["weight"] > {t["type"]: t for t in gan.loss}["adversarial"]["weight"]
     for name in recipe_names():  # packaged recipes name no data: the user's flag does
         assert all(not c.data.train and c.data.val is None for c in load_recipe(name)), name
@@ -137,7 +139,6 @@ def test_packaged_recipe_is_what_trained_the_shipped_model(recipe_name, model, v
         now.pop("name"), then.pop("name")  # a stage's name in the recipe, the run's name on the card
     # `amp: auto` is resolved when a run starts (bf16 on a CPU with bf16 units) and recorded as such
     assert now.pop("amp") == "auto" and then.pop("amp") in ("bf16", "none")
-    now.pop("threads"), then.pop("threads")  # how the run was scheduled on the machine, not the recipe
     assert now == then
 
 
@@ -148,7 +149,7 @@ def test_recipe_overrides_and_errors():
     assert gan.optim.lr == 5e-5 and pre.optim.lr == 1e-4 and pre.model.num_blocks == gan.model.num_blocks == 8
     with pytest.raises(ConfigError, match="no loss term 'vgg_wieght' \\(terms: vgg, adversarial\\)"):
         load_recipe("paper", ["srgan:loss.vgg_wieght=1"])
-    gan, _ = load_recipe(
+    gan, *_ = load_recipe(
         "cpu-fast-srgan", ["loss.shift.weight=5", "loss.lattice=null", "loss.vgg={type: vgg, weight: 0.006}"]
     )
     terms = {t.get("name", t["type"]): t for t in gan.loss}
