@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         _print(rows[-1], header=len(rows) == 1)
     for run, ckpts in found:
         ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
+        label = run_label(run)
         for c in ckpts:
             g, state, _ = generator_from_run(c, ema=not args.raw)
-            label = run_label(run)
             method = model_method(label, SRModel(g, {}, device="cpu"))
             rows.append((label, int(state["step"]), measure(method, args.bench, niqe, args.holdout, args.only)))
             _print(rows[-1], header=False)
