@@ -16,6 +16,8 @@ Variants, each for the SRResNet stage, the SRGAN stage without VGG and with VGG
               bf16+fast   both: what `amp: auto` runs on a CPU with bf16 units
               ...+gfirst  any of them with `gan_order: g_first` (SRGAN stage: G's step first, D's
                           step on the same fake pass; 2 discriminator passes instead of 3)
+              ...+compile any of them with G and D under torch.compile (`compile: true`); the
+                          compile happens in the warm-up step, which is not timed
 Like `srgan train`, it tunes glibc's malloc (srgan.hardware.tune_allocator) unless SRGAN_MALLOC=system.
 Prints steps/s and speed-ups over fp32, and with --profile the top operators of one step of the
 last mode per stage. The machine line says which CPU flags and oneDNN ISA the run used.
@@ -158,10 +160,11 @@ def main() -> int:
             )
         dev = torch.device("cpu")
         for mode in modes:
-            order = "g_first" if mode.endswith("+gfirst") else "d_first"
+            flags = set(mode.split("+"))
+            order = "g_first" if "gfirst" in flags else "d_first"
             cfg = load_config(raw={**raw, "amp": "bf16" if mode.startswith("bf16") else "none", "gan_order": order})
             g = Generator(4, args.blocks)
-            if "fast" in mode:
+            if "fast" in flags:
                 g.fused_tail = True
             else:  # the baseline's activation: PyTorch's PReLU
                 for m in list(g.modules()):
@@ -169,8 +172,11 @@ def main() -> int:
                         if isinstance(child, torch.nn.PReLU):
                             setattr(m, name, torch.nn.PReLU().requires_grad_(True))
             g = g.to(memory_format=torch.channels_last)
+            d = Discriminator().to(memory_format=torch.channels_last)
+            if "compile" in flags:  # as the trainer's `compile: true` wraps them
+                g, d = torch.compile(g), torch.compile(d)
             st = (
-                stages.SRGANStage(g, Discriminator().to(memory_format=torch.channels_last), cfg, dev)
+                stages.SRGANStage(g, d, cfg, dev)
                 if gan
                 else stages.SRResNetStage(g, cfg, dev)
             )

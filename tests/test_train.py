@@ -112,7 +112,11 @@ def test_packaged_recipes_are_valid_and_faithful():
 
 @pytest.mark.parametrize(
     "recipe_name, model, val",
-    [("cpu-fast-srgan", "srgan-x4", "../shared/data/benchmarks/Set5/x4"), ("cpu-fast-jpeg", "srresnet-x4-jpeg", None)],
+    [
+        ("cpu-fast-srgan", "srgan-x4", "../shared/data/benchmarks/Set5/x4"),
+        ("cpu-fast-jpeg", "srresnet-x4-jpeg", None),
+        ("cpu-fast-real-srgan", "srgan-x4-real", None),
+    ],
 )
 def test_packaged_recipe_is_what_trained_the_shipped_model(recipe_name, model, val):
     """The card records the run's config; the recipe must reproduce it (all but the run folder and
@@ -134,9 +138,9 @@ def test_packaged_recipe_is_what_trained_the_shipped_model(recipe_name, model, v
     )
     now, then = (json.loads(json.dumps(dataclasses.asdict(c), default=str)) for c in (recipe, trained))
     now.pop("out_dir"), then.pop("out_dir")
+    now.pop("name"), then.pop("name")  # a stage's or recipe's name, the run's name on the card
     if earlier:  # the card's last stage: it started from the model's previous version, the recipe from its stage before
         assert now.pop("init_generator") == earlier[-1].out_dir and then.pop("init_generator") == model
-        now.pop("name"), then.pop("name")  # a stage's name in the recipe, the run's name on the card
     # `amp: auto` is resolved when a run starts (bf16 on a CPU with bf16 units) and recorded as such
     assert now.pop("amp") == "auto" and then.pop("amp") in ("bf16", "none")
     assert now == then
