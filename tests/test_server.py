@@ -42,7 +42,11 @@ def test_health_models_openapi_and_page(client):
         "degraded": "srresnet-x4-real",
     }
     # the GAN's family: its -real sibling for photos of either kind
-    assert models["srgan-x4"]["for_source"] == {"clean": "srgan-x4", "photo": "srgan-x4-real", "degraded": "srgan-x4-real"}
+    assert models["srgan-x4"]["for_source"] == {
+        "clean": "srgan-x4",
+        "photo": "srgan-x4-real",
+        "degraded": "srgan-x4-real",
+    }
     assert models["srgan-x4-real"]["for_source"]["clean"] == "srgan-x4"
     assert "/v1/upscale" in client.get("/openapi.json").json()["paths"]
     page = client.get("/")
