@@ -175,11 +175,7 @@ def main() -> int:
             d = Discriminator().to(memory_format=torch.channels_last)
             if "compile" in flags:  # as the trainer's `compile: true` wraps them
                 g, d = torch.compile(g), torch.compile(d)
-            st = (
-                stages.SRGANStage(g, d, cfg, dev)
-                if gan
-                else stages.SRResNetStage(g, cfg, dev)
-            )
+            st = stages.SRGANStage(g, d, cfg, dev) if gan else stages.SRResNetStage(g, cfg, dev)
             variants[mode] = lambda st=st: st.train_step(*our_batch())
         times = {k: [] for k in variants}
         for f in variants.values():
