@@ -192,6 +192,28 @@ def test_r1_penalty_enters_ds_step_only(order):
     assert (g_diff == 0) if order == "g_first" else (g_diff > 1e-5)
 
 
+def test_r1_penalty_takes_a_patch_discriminators_logits_per_image():
+    """A patch D's cells enter R1 as their per-image mean (as its BCE averages them): a D whose k
+    cells all equal the whole-image logit has the whole-image D's penalty, not k^2 times it; and
+    the patch head on the paper's D gives a penalty of the same order as the pooled head."""
+    from srgan.losses.functional import r1_penalty
+
+    x = torch.rand(3, 3, 8, 8, requires_grad=True)
+    w = torch.randn(3, 8, 8)
+    per_image = (x * w).flatten(1).sum(1)  # one logit per image
+    ref = r1_penalty(per_image, x)
+    torch.testing.assert_close(ref, (w**2).sum() * torch.ones(()), rtol=1e-5, atol=1e-5)
+    cells = per_image[:, None].expand(3, 25).reshape(-1)  # 25 identical cells per image, image-major
+    torch.testing.assert_close(r1_penalty(cells, x), ref)
+
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 64, 64, requires_grad=True)
+    pooled, patch = Discriminator(), Discriminator(patch=True)
+    patch.load_state_dict(pooled.state_dict())
+    r_pooled, r_patch = r1_penalty(pooled(hr), hr), r1_penalty(patch(hr), hr)
+    assert patch(hr).shape == (2 * 16,) and 0.1 < (r_patch / r_pooled).item() < 10, (r_patch, r_pooled)
+
+
 def test_r1_weight_is_validated():
     with pytest.raises(ConfigError, match="d_r1"):
         load_config(raw={"stage": "srgan", "d_r1": -1, "data": {"train": ["x"]}})

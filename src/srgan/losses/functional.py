@@ -346,8 +346,11 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder, Geiger & Nowozin, ICML 2018, Eq. 9): the squared norm of D's gradient at the
     real images, per image, averaged; ``real`` must require grad. Differentiable (double backward),
     so that D's step can descend on it: it keeps D smooth around the data, where an unpenalised D
-    grows sharp input gradients that G then copies."""
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    grows sharp input gradients that G then copies. A patch discriminator's logits (several per
+    image) enter as their per-image mean, as its BCE loss averages them: summed, the penalty would
+    grow with the square of the number of cells and flatten D (docs/notes/2026-12-01-srgan-x4-real.md)."""
+    per_image = real_logits.float().reshape(real.shape[0], -1).mean(1)
+    (grad,) = torch.autograd.grad(per_image.sum(), real, create_graph=True)
     return grad.float().pow(2).flatten(1).sum(1).mean()
 
 
