@@ -162,7 +162,7 @@ def main() -> int:
         for mode in modes:
             flags = set(mode.split("+"))
             order = "g_first" if "gfirst" in flags else "d_first"
-            cfg = load_config(raw={**raw, "amp": "bf16" if mode.startswith("bf16") else "none", "gan_order": order})
+            cfg = load_config(raw={**raw, "amp": "bf16" if "bf16" in flags else "none", "gan_order": order})
             g = Generator(4, args.blocks)
             if "fast" in flags:
                 g.fused_tail = True

@@ -103,6 +103,10 @@ def test_packaged_recipes_are_valid_and_faithful():
     assert terms["lowpass"]["pool"] == 4 and terms["pixel"].get("pool") is None
     assert not gan.d_r1 and not ring.d_r1 and r1.d_r1 == 1.0  # then the same terms again with R1 on D
     assert r1.init_generator == ring.out_dir and r1.loss == ring.loss
+    # r1 shares ringing's loss list in the YAML (an anchor): a stage override still changes one stage only
+    _, ring5, r1_5 = load_recipe("cpu-fast-srgan", ["ringing:loss.shift.weight=5"])
+    shift = [{t.get("name", t["type"]): t for t in c.loss}["shift"]["weight"] for c in (ring5, r1_5)]
+    assert shift == [5, 10.0]
     assert terms["adversarial"]["weight"] > {t["type"]: t for t in gan.loss}["adversarial"]["weight"]
     for name in recipe_names():  # packaged recipes name no data: the user's flag does
         assert all(not c.data.train and c.data.val is None for c in load_recipe(name)), name
