@@ -181,23 +181,31 @@ def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
     gflop_per_mp = 2 * macs_per_output_pixel(Generator(4, 16)) * 1e6 / 1e9
     native = "avx512" if "avx512f" in cpu_flags() else "avx2"
     peaks = {isa: fma_peak(isa, threads) for isa in {native, "avx2"}}
-    print(f"\nFMA peak ({threads} threads): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items() if v))
-    print("\n| ISA (oneDNN) | malloc | " + " | ".join(f"{s} px s/MP | {s} px % of FMA peak" for s in sizes)
-          + f" | {sizes[0]} px / {sizes[-1]} px time per MP |")  # fmt: skip
-    print("|---|---|" + "---:|" * (2 * len(sizes) + 1))
-    caps = {native: {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}}
+    rows = []
+    # an AVX-512 CPU also runs capped at AVX2; an AVX2-only CPU runs once, uncapped
+    caps = {native: {}}
+    if native != "avx2":
+        caps["avx2"] = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
     for isa, env in caps.items():
-        if isa == native and native == "avx2" and env:
-            continue
         for malloc in ("system", "tuned"):
             code = E2E_CHILD.format(threads=threads, sizes=list(sizes), repeats=repeats)
             run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  env={**os.environ, **env, "SRGAN_MALLOC": malloc})  # fmt: skip
-            r = json.loads(run.stdout.strip().splitlines()[-1])
-            peak = peaks[isa] or float("nan")
-            cells = [f"{r[str(s)]:.2f} | {100 * gflop_per_mp / r[str(s)] / peak:.0f}%" for s in sizes]
-            used = "tuned" if r["tuned"] else "system"  # an old srgan (the "before" rows) cannot tune it
-            print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |")
+            rows.append((isa, json.loads(run.stdout.strip().splitlines()[-1])))
+            for k in peaks:  # the clock of a shared host drifts: the best peak seen before or after any row
+                peaks[k] = max(peaks[k] or 0.0, fma_peak(k, threads) or 0.0) or None
+    print(
+        f"\nFMA peak ({threads} threads, best of the run): "
+        + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items() if v)
+    )
+    print("\n| ISA (oneDNN) | malloc | " + " | ".join(f"{s} px s/MP | {s} px % of FMA peak" for s in sizes)
+          + f" | {sizes[0]} px / {sizes[-1]} px time per MP |")  # fmt: skip
+    print("|---|---|" + "---:|" * (2 * len(sizes) + 1))
+    for isa, r in rows:
+        peak = peaks[isa] or float("nan")
+        cells = [f"{r[str(s)]:.2f} | {100 * gflop_per_mp / r[str(s)] / peak:.0f}%" for s in sizes]
+        used = "tuned" if r["tuned"] else "system"  # an old srgan (the "before" rows) cannot tune it
+        print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |")
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--helpers", default="auto", help="data.batch_helpers (with --workers 0): auto, 0, 1, ...")
     ap.add_argument("--no-cache", action="store_true", help="decode per sample instead of the in-memory cache")
     ap.add_argument("--degradation", default="bicubic", help="data.degradation: bicubic, realistic, jpeg, ...")
     ap.add_argument("--amp", default="none", help="none | bf16 | auto")
@@ -82,6 +83,7 @@ def main() -> int:
                     "crop": args.crop,
                     "batch_size": args.batch,
                     "num_workers": args.workers,
+                    "batch_helpers": args.helpers if args.helpers == "auto" else int(args.helpers),
                     "cache": not args.no_cache,
                     "degradation": args.degradation,
                 },
@@ -95,14 +97,14 @@ def main() -> int:
     step_t = sum(float(r["step_time"]) * k for r, k in zip(rows, n)) / sum(n)
     if args.header:
         print(
-            "| stage | VGG | B | batch | crop | degradation | precision | threads | workers | cache | steps/s "
-            "| data share |"
+            "| stage | VGG | B | batch | crop | degradation | precision | threads | workers | helpers | cache "
+            "| steps/s | data share |"
         )
-        print("|---|---|---:|---:|---:|---|---|---:|---:|---|---:|---:|")
+        print("|---|---|---:|---:|---:|---|---|---:|---:|---:|---|---:|---:|")
     print(
         f"| {args.stage} | {'yes' if args.vgg else 'no'} | {args.blocks} | {args.batch} | {args.crop} | "
         f"{args.degradation} | {rows[-1].get('precision', '?')} | "
-        f"{args.threads} | {args.workers} | "
+        f"{args.threads} | {args.workers} | {'-' if args.workers else args.helpers} | "
         f"{'no' if args.no_cache else 'yes'} | {1 / (data_t + step_t):.3f} | {data_t / (data_t + step_t):.1%} |"
     )
     return 0

@@ -113,6 +113,23 @@ def test_jpeg_quality_is_applied(quality):
     assert len(_jpeg_file(30)) < len(_jpeg_file(70)) < len(_jpeg_file(90))
 
 
+@pytest.mark.parametrize("channels", [3, 1])
+def test_jpeg_round_trip_is_pillows_file_round_trip(channels):
+    """jpeg() rounds to 8 bits and decodes with the JPEG decoder alone: the same values as
+    saving the rounded image with Pillow and opening the file, including out-of-range input."""
+    g = torch.Generator().manual_seed(channels)
+    for h, w, q in [(96, 96, 70), (23, 37, 30), (9, 64, 95)]:
+        img = torch.rand(channels, h, w, generator=g) * 1.4 - 0.2
+        rounded = (np.clip(img.numpy(), 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)  # nearest
+        buf = io.BytesIO()
+        Image.fromarray(rounded.transpose(1, 2, 0) if channels == 3 else rounded[0]).save(buf, "JPEG", quality=q)
+        with Image.open(io.BytesIO(buf.getvalue())) as im:
+            ref = np.asarray(im).reshape(h, w, channels).transpose(2, 0, 1)
+        out = jpeg(img, q)
+        assert out.dtype == torch.float32 and out.shape == (channels, h, w)
+        assert np.array_equal((out.numpy() * 255).round().astype(np.uint8), ref)
+
+
 def test_degrade_presets_rebuild_byte_identical_files(tmp_path, capsys):
     src = tmp_path / "hr"
     src.mkdir()

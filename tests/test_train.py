@@ -25,7 +25,7 @@ def _dataset(root: Path) -> Path:
     return root / "hr"
 
 
-def _config(tmp_path: Path, out: str, steps: int = 8, degradation: str = "bicubic") -> Path:
+def _config(tmp_path: Path, out: str, steps: int = 8, degradation: str = "bicubic", helpers: int = 0) -> Path:
     data = _dataset(tmp_path / f"data_{out}")
     cfg = {
         "name": "tiny",
@@ -39,7 +39,14 @@ def _config(tmp_path: Path, out: str, steps: int = 8, degradation: str = "bicubi
         "keep_checkpoints": 2,
         "ema_decay": 0.9,
         "model": {"scale": 2, "num_blocks": 1, "channels": 8},
-        "data": {"train": [str(data)], "val": str(data), "crop": 16, "batch_size": 2, "degradation": degradation},
+        "data": {
+            "train": [str(data)],
+            "val": str(data),
+            "crop": 16,
+            "batch_size": 2,
+            "degradation": degradation,
+            "batch_helpers": helpers,
+        },
         "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 2},
         "loss": {"pixel": "l1"},
     }
@@ -201,17 +208,38 @@ def test_training_learns_and_writes_log(tmp_path):
     assert not torch.equal(g_run.head[0].weight, g_file.head[0].weight)
 
 
+def _assert_no_process_runs(arg: str, grace: float = 10.0) -> None:
+    """No process (a batch helper left by a killed run) has ``arg`` on its command line (Linux)."""
+    if not Path("/proc").exists():
+        return
+    deadline = time.time() + grace
+    while True:
+        left = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and arg in (p / "cmdline").read_bytes().decode(errors="replace"):
+                    left.append(p.name)
+            except OSError:
+                pass
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"processes of the killed run still alive: {left}"
+
+
 @pytest.mark.parametrize("degradation", ["bicubic", "realistic"])
 def test_resume_after_repeated_sigkill_is_bit_exact(tmp_path, degradation):
     """SIGKILL a real training process at random points several times, resume each time,
     and compare with an uninterrupted run: the weights must be bit-identical (with Real-ESRGAN's
-    random degradations too: every draw is a function of (seed, sample index))."""
+    random degradations too: every draw is a function of (seed, sample index)). With realistic,
+    the killed run makes its batches with a helper process, the reference run without: the same
+    batches, and no helper outlives a killed run."""
     steps = 24
     ref_cfg = load_config(_config(tmp_path, "ref", steps, degradation))
     Trainer(ref_cfg).fit(progress=False)
     ref = _final_weights(tmp_path / "ref")
 
-    cfg_path = _config(tmp_path, "killed", steps, degradation)
+    cfg_path = _config(tmp_path, "killed", steps, degradation, helpers=int(degradation == "realistic"))
     cmd = [sys.executable, "-m", "srgan.cli", "train", "--config", str(cfg_path), "--no-progress"]
     ckpts = tmp_path / "killed" / "checkpoints"
     rng = np.random.default_rng(0)
@@ -227,6 +255,7 @@ def test_resume_after_repeated_sigkill_is_bit_exact(tmp_path, degradation):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills.append(max(int(p.stem.split("_")[1]) for p in list_checkpoints(ckpts)))
+        _assert_no_process_runs(str(cfg_path))
     assert all(k < steps for k in kills), f"every kill should land part-way: {kills}"
     rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     assert rc.returncode == 0, rc.stderr

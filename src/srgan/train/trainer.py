@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from .checkpoint import (
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
+from .split_batches import SplitBatches, helpers_for
 from .stages import STAGES, Stage, _unwrap
 
 __all__ = ["ResumeError", "Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields", "precision_label"]
@@ -405,9 +406,12 @@ class Trainer:
                 stop.set()
 
             previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._split: SplitBatches | None = None
         try:
             return self._fit(progress, stop)
         finally:
+            if self._split is not None:  # its helper processes exit, however the loop ended
+                self._split.close()
             for sig, h in previous.items():
                 signal.signal(sig, h)
 
@@ -428,7 +432,7 @@ class Trainer:
         memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.stage.generator.train()
         t_data = time.perf_counter()
-        batches = loader if cfg.data.num_workers else batches_in_process(loader)
+        batches = self._batches(loader)
         for lr_img, hr_img in batches:
             t_step = time.perf_counter()
             data_t += t_step - t_data
@@ -499,3 +503,14 @@ class Trainer:
             self._tb.close()
         cleanup_distributed(self.dist)
         return last
+
+    def _batches(self, loader: DataLoader) -> Iterable:
+        """The loader itself with workers; else batches made between steps, by this process and
+        the ``data.batch_helpers`` processes (:mod:`.split_batches`)."""
+        if self.cfg.data.num_workers:
+            return loader
+        helpers = helpers_for(self.cfg.data.batch_helpers, torch.get_num_threads())
+        if helpers:
+            self._split = SplitBatches(loader.dataset, loader.batch_sampler, helpers)
+            return self._split
+        return batches_in_process(loader)
