@@ -61,6 +61,7 @@ def main() -> int:
         import srgan.train.trainer as trainer_module
 
         trainer_module.batches_in_process = lambda loader: loader
+        args.helpers = "0"  # the trainer of that time: no helpers either
 
     if args.vgg:
         functional.load_vgg19_weights = lambda path=None: None  # random VGG19: same cost

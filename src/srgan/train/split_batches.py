@@ -13,6 +13,7 @@ the batch, so they take no CPU time from the step itself.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import signal
@@ -22,13 +23,44 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
+from torch.utils.data import DataLoader
 
 from ..data import RandomCropDataset, to_tensor
 
-__all__ = ["SplitBatches", "helpers_for"]
+__all__ = ["SplitBatches", "batches_in_process", "helpers_for", "one_thread"]
 
 _dataset: RandomCropDataset | None = None  # a helper's copy (inherited through fork)
+_blas: ThreadpoolController | None = None  # found once: scanning the loaded libraries costs a few ms
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread and one BLAS thread while samples are made, the step's restored after.
+    Cropping, MATLAB bicubic and the degradations work on small arrays: with the step's thread
+    pools (PyTorch's and NumPy's BLAS, which spin-wait) they lose more to synchronisation and to
+    each other than they gain."""
+    global _blas
+    _blas = _blas or ThreadpoolController()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with _blas.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def batches_in_process(loader: DataLoader) -> Iterator:
+    """``loader``'s batches (no loader workers: made in this process between steps), each made
+    under :func:`one_thread`."""
+    it = iter(loader)
+    while True:
+        with one_thread():
+            batch = next(it, None)
+        if batch is None:
+            return
+        yield batch
 
 
 def _start_helper(dataset: RandomCropDataset) -> None:
@@ -59,7 +91,7 @@ def helpers_for(setting: int | str, threads: int) -> int:
 
 class SplitBatches:
     """Iterates ``(lr, hr)`` batches of ``dataset`` for the index lists of ``batch_sampler``, each
-    made by this process (one intra-op and one BLAS thread) and ``helpers`` forked processes."""
+    made by this process (under :func:`one_thread`) and ``helpers`` forked processes."""
 
     def __init__(self, dataset: RandomCropDataset, batch_sampler: Iterable[list[int]], helpers: int) -> None:
         if helpers < 1:
@@ -74,17 +106,12 @@ class SplitBatches:
         return [indices[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        threads = torch.get_num_threads()
         try:
             for indices in self.batch_sampler:
                 mine, *theirs = self._parts(list(indices))
                 futures = [self.pool.submit(_make, part) for part in theirs if part]
-                torch.set_num_threads(1)
-                try:
-                    with threadpool_limits(limits=1, user_api="blas"):
-                        samples = [self.dataset.sample(k) for k in mine]
-                finally:
-                    torch.set_num_threads(threads)
+                with one_thread():
+                    samples = [self.dataset.sample(k) for k in mine]
                 try:
                     for f in futures:
                         samples += f.result()

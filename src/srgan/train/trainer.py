@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from .checkpoint import (
 from .config import ConfigError, TrainConfig
 from .distributed import DistInfo, all_reduce_mean, check_replicas_in_sync, cleanup_distributed, init_distributed
 from .ema import EMA
-from .split_batches import SplitBatches, helpers_for
+from .split_batches import SplitBatches, batches_in_process, helpers_for
 from .stages import STAGES, Stage, _unwrap
 
 __all__ = ["ResumeError", "Trainer", "lr_factor", "validate", "load_initial_generator", "csv_fields", "precision_label"]
@@ -67,28 +67,6 @@ def single_threaded_worker(worker_id: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
-
-
-def batches_in_process(loader: DataLoader) -> Iterator:
-    """``loader``'s batches (no loader workers: made in this process between steps), each made with
-    one intra-op thread and one BLAS thread, the step's threads restored after. Cropping, MATLAB
-    bicubic and the degradations work on small arrays: with the step's thread pools (PyTorch's and
-    NumPy's BLAS, which spin-wait) they lose more to synchronisation and to each other than they gain."""
-    from threadpoolctl import ThreadpoolController
-
-    blas = ThreadpoolController()
-    threads = torch.get_num_threads()
-    it = iter(loader)
-    while True:
-        torch.set_num_threads(1)
-        try:
-            with blas.limit(limits=1, user_api="blas"):
-                batch = next(it)
-        except StopIteration:
-            return
-        finally:
-            torch.set_num_threads(threads)
-        yield batch
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
