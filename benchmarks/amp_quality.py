@@ -2,11 +2,13 @@
 
     python benchmarks/amp_quality.py --train ../shared/data/train --val ../shared/data/benchmarks/Set5/x4 \
         --recipe cpu-fast --stage srresnet --steps 600 [--modes fp32 fast bf16+fast] [--out runs/amp-quality]
+        [--crop-schedule 0.33:48]
 
 Each mode trains the recipe's stage (steps rescaled with the recipe's --steps-factor rule, so the
 schedule keeps its shape) from the same seed, in turn, on this machine. Modes: ``fp32``
 (amp none, unfused tail), ``fast`` (fp32, ``fused_tail``), ``bf16`` (``amp: bf16``), ``bf16+fast``
-(what ``amp: auto`` runs on a CPU with bf16 units). Prints the validation PSNR (EMA weights, Y channel)
+(what ``amp: auto`` runs on a CPU with bf16 units); a ``+crops`` mode adds ``--crop-schedule``
+(``data.crop_schedule``: smaller HR crops early in the run). Prints the validation PSNR (EMA weights, Y channel)
 at every validation step per mode, its difference from fp32, and the mean step time.
 Runs are kept under --out, and a finished mode is read back rather than trained again.
 """
@@ -19,11 +21,13 @@ import json
 import sys
 from pathlib import Path
 
-MODES = {
-    "fp32": ("none", False),
-    "fast": ("none", True),
-    "bf16": ("bf16", False),
-    "bf16+fast": ("bf16", True),
+MODES = {  # amp, fused tail, crop schedule
+    "fp32": ("none", False, False),
+    "fast": ("none", True, False),
+    "bf16": ("bf16", False, False),
+    "bf16+fast": ("bf16", True, False),
+    "fast+crops": ("none", True, True),
+    "bf16+fast+crops": ("bf16", True, True),
 }
 
 
@@ -31,8 +35,10 @@ def run_mode(args: argparse.Namespace, mode: str) -> list[dict[str, str]]:
     from srgan.train import Trainer
     from srgan.train.recipes import load_recipe
 
-    amp, fused = MODES[mode]
-    out = Path(args.out) / f"{args.recipe}-{args.stage}-{args.steps}" / mode
+    amp, fused, crops = MODES[mode]
+    schedule = [[float(f), int(c)] for f, c in (e.split(":") for e in args.crop_schedule)] if crops else []
+    tag = "-".join(f"{f:g}:{c}" for f, c in schedule)
+    out = Path(args.out) / f"{args.recipe}-{args.stage}-{args.steps}" / (f"{mode}-{tag}" if crops else mode)
     metrics = out / "metrics.csv"
     overrides = [
         f"data.train={json.dumps(args.train)}",
@@ -40,6 +46,7 @@ def run_mode(args: argparse.Namespace, mode: str) -> list[dict[str, str]]:
         f"amp={amp}",
         f"fused_tail={str(fused).lower()}",
         "tensorboard=false",
+        f"data.crop_schedule={json.dumps(schedule)}",
     ]
     stages = load_recipe(args.recipe, overrides)
     cfg = next((c for c in stages if c.name == args.stage), None)
@@ -67,6 +74,13 @@ def main() -> int:
     ap.add_argument("--val-every", type=int, default=100)
     ap.add_argument("--modes", nargs="+", default=["fp32", "fast", "bf16+fast"], choices=list(MODES))
     ap.add_argument("--out", default="runs/amp-quality")
+    ap.add_argument(
+        "--crop-schedule",
+        nargs="+",
+        default=["0.33:48"],
+        metavar="UNTIL:CROP",
+        help="the +crops modes' data.crop_schedule: CROP px HR crops until that fraction of the steps",
+    )
     args = ap.parse_args()
     if args.modes[0] != "fp32":
         ap.error("--modes must start with fp32 (the reference)")

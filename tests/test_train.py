@@ -127,6 +127,7 @@ def test_packaged_recipes_are_valid_and_faithful():
         ("cpu-fast-srgan", "srgan-x4", "../shared/data/benchmarks/Set5/x4"),
         ("cpu-fast-jpeg", "srresnet-x4-jpeg", None),
         ("cpu-fast-real-srgan", "srgan-x4-real", None),
+        ("cpu-fast-real", "srresnet-x4-real", None),
     ],
 )
 def test_packaged_recipe_is_what_trained_the_shipped_model(recipe_name, model, val):
@@ -141,7 +142,9 @@ def test_packaged_recipe_is_what_trained_the_shipped_model(recipe_name, model, v
     from srgan.train.config import load_config
 
     trained = load_config(raw=card["training"]["recipe"])  # the card's flat loss section, converted once to terms
-    assert (trained.loss[0]["type"], trained.loss[0]["norm"]) == ("pixel", "l1")
+    # srresnet-x4-real's last stage trains on the squared error; every other shipped model's pixel term is L1
+    norm = "mse" if model == "srresnet-x4-real" else "l1"
+    assert (trained.loss[0]["type"], trained.loss[0]["norm"]) == ("pixel", norm)
     if model == "srgan-x4":  # the card's recipe is its last stage: adversarial with the edge-ringing term
         assert {"adversarial", "ringing"} <= {t["type"] for t in trained.loss}
     *earlier, recipe = load_recipe(
@@ -187,6 +190,41 @@ def test_samples_are_deterministic_and_step_addressed(tmp_path):
     two = [x for r in range(2) for x in StepBatchSampler(2, 0, 3, rank=r, world_size=2)]
     assert sorted(sum(one, [])) == sorted(sum(two, []))  # same global batches for any world size
     assert list(StepBatchSampler(4, 2, 3)) == [one[2]]  # resuming at step 2 replays exactly step 2
+
+
+def test_crop_schedule_gives_smaller_crops_early_and_same_samples_later(tmp_path):
+    """Progressive crops (``data.crop_schedule``): samples of the first steps are cut smaller; every
+    later sample is the plain dataset's, bit for bit, so the schedule only changes the early steps."""
+    cache = ImageCache(_dataset(tmp_path), min_size=16)
+    plain = RandomCropDataset(cache, 2, 16, seed=1)
+    ds = RandomCropDataset(cache, 2, 16, seed=1, crop_schedule=[(4, 8), (6, 12)])
+    assert [ds[k][1].shape[-1] for k in range(8)] == [8, 8, 8, 8, 12, 12, 16, 16]
+    assert [ds[k][0].shape[-1] for k in range(8)] == [4, 4, 4, 4, 6, 6, 8, 8]
+    assert all(torch.equal(ds[k][1], plain[k][1]) and torch.equal(ds[k][0], plain[k][0]) for k in (6, 7, 20))
+    with pytest.raises(ValueError, match="crop 6 must be a multiple of scale 4"):
+        RandomCropDataset(cache, 4, 16, crop_schedule=[(4, 6)])
+
+    # the trainer: steps of the first third see 8 px crops (batch 2: samples 0..5), then 16 px
+    path = _config(tmp_path, "sched", steps=9)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["crop_schedule"] = [[1 / 3, 8]]
+    cfg = load_config(raw=raw)
+    assert cfg.data.crop_steps(cfg.steps) == [(3, 8)] and cfg.data.min_crop == 8
+    trainer = Trainer(cfg)
+    loader, _ = trainer._loader()
+    assert [b[1].shape[-1] for b in loader] == [8] * 3 + [16] * 6
+    trainer.fit(progress=False)
+    assert (tmp_path / "sched" / "checkpoints").exists()
+    for bad, msg in [
+        ([[0.5, 9]], "multiple of model.scale"),
+        ([[0.5, 32]], "up to data.crop"),
+        ([[0.6, 8], [0.3, 12]], "increasing"),
+        ([[1.5, 8]], "in \\(0, 1\\]"),
+        ([0.5], "\\[until, crop\\] pairs"),
+    ]:
+        raw["data"]["crop_schedule"] = bad
+        with pytest.raises(ConfigError, match=msg):
+            load_config(raw=raw)
 
 
 def test_training_learns_and_writes_log(tmp_path):

@@ -141,6 +141,8 @@ class RandomCropDataset(Dataset):
     Index ``k`` is a global sample counter: epoch ``k // n`` uses its own
     permutation of the ``n`` images, and the crop is drawn from an RNG seeded
     by ``(seed, k)``. Returns ``(lr, hr)`` float tensors in [0, 1].
+    ``crop_schedule``, ``(end_index, crop)`` pairs in sample indices, makes samples
+    before ``end_index`` ``crop`` px (progressive crops); the rest are ``crop``.
     """
 
     def __init__(
@@ -151,10 +153,13 @@ class RandomCropDataset(Dataset):
         augment: bool = True,
         seed: int = 0,
         degradation: Any = None,
+        crop_schedule: Sequence[tuple[int, int]] = (),
     ) -> None:
-        if crop % scale:
-            raise ValueError(f"crop {crop} must be a multiple of scale {scale}")
+        for c in [crop] + [c for _, c in crop_schedule]:
+            if c % scale:
+                raise ValueError(f"crop {c} must be a multiple of scale {scale}")
         self.cache, self.scale, self.crop, self.augment, self.seed = cache, scale, crop, augment, seed
+        self.crop_schedule = sorted((int(e), int(c)) for e, c in crop_schedule)
         self.degradation = degradation  # an srgan.degradations object; None: MATLAB bicubic
         self._perm_epoch, self._perm = -1, np.arange(0)
 
@@ -169,14 +174,19 @@ class RandomCropDataset(Dataset):
             self._perm_epoch = epoch
         return int(self._perm[k % n])
 
+    def crop_at(self, k: int) -> int:
+        """The HR crop size of sample ``k``."""
+        return next((c for end, c in self.crop_schedule if k < end), self.crop)
+
     def sample(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The uint8 (lr, hr) crops for global sample index ``k``."""
         img = self.cache.get(self._image_index(k))
         rng = np.random.default_rng((self.seed, k))
         h, w = img.shape[:2]
-        y = int(rng.integers(0, h - self.crop + 1))
-        x = int(rng.integers(0, w - self.crop + 1))
-        hr = img[y : y + self.crop, x : x + self.crop]
+        crop = self.crop_at(k)
+        y = int(rng.integers(0, h - crop + 1))
+        x = int(rng.integers(0, w - crop + 1))
+        hr = img[y : y + crop, x : x + crop]
         if self.augment:
             flip, rot = rng.integers(0, 2), int(rng.integers(0, 4))
             if flip:

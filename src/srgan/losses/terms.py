@@ -186,8 +186,8 @@ class TextureLoss(LossTerm):
         return f"random-filter texture ({self.window} px tiles)"
 
     def check(self, cfg) -> None:
-        if not 4 <= self.window <= cfg.data.crop:
-            raise ValueError(f"window must be from 4 px up to the crop ({cfg.data.crop})")
+        if not 4 <= self.window <= cfg.data.min_crop:
+            raise ValueError(f"window must be from 4 px up to the (smallest) crop ({cfg.data.min_crop})")
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
         return texture_loss(ctx.sr.float(), ctx.hr.float(), self.bank, self.window)
@@ -207,7 +207,7 @@ class LatticeLoss(LossTerm):
         return f"lattice ({self.window} px tiles)" if self.window else "lattice"
 
     def check(self, cfg) -> None:
-        s, crop = cfg.model.scale, cfg.data.crop
+        s, crop = cfg.model.scale, cfg.data.min_crop
         if not (0 <= self.window <= crop and self.window % s == 0):
             raise ValueError(
                 f"window must be 0 (the whole batch) or a multiple of the scale ({s}) up to the crop ({crop})"
@@ -302,8 +302,8 @@ class ShiftLoss(LossTerm):
     def check(self, cfg) -> None:
         if not 0 <= self.samples <= cfg.data.batch_size:
             raise ValueError(f"samples must be 0 (half the batch) up to the batch size ({cfg.data.batch_size})")
-        if self.margin < 0 or 2 * (self.margin + cfg.model.scale) > cfg.data.crop:
-            raise ValueError(f"margin must be >= 0 and leave a region of the {cfg.data.crop} px crop to compare")
+        if self.margin < 0 or 2 * (self.margin + cfg.model.scale) > cfg.data.min_crop:
+            raise ValueError(f"margin must be >= 0 and leave a region of the {cfg.data.min_crop} px crop to compare")
 
     def forward(self, ctx: LossContext) -> torch.Tensor:
         hr, s = ctx.hr, ctx.scale

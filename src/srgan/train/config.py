@@ -92,6 +92,9 @@ class DataConfig:
     exclude: list[str] = field(default_factory=list)
     val: str | None = None
     crop: int = 96
+    # smaller HR crops early in a run, [[until, crop], ...]: `crop` px until that fraction of `steps`,
+    # then the next entry's, then `crop` (progressive crops; fewer multiply-adds per early step)
+    crop_schedule: list[list[float]] = field(default_factory=list)
     batch_size: int = 16
     num_workers: int = 0
     # with num_workers 0: processes that make part of each batch while the step waits (auto: one per
@@ -111,8 +114,30 @@ class DataConfig:
             "no training images: pass --data FOLDER (repeatable) or --set data.train=FOLDER",
         )
 
+    @property
+    def min_crop(self) -> int:
+        """The smallest HR crop of the run (losses and D must fit it)."""
+        return min([self.crop] + [int(c) for _, c in self.crop_schedule])
+
+    def crop_steps(self, steps: int) -> list[tuple[int, int]]:
+        """``crop_schedule`` in steps: ``(end_step, crop)`` pairs, ``crop`` from the previous end."""
+        return [(int(round(float(f) * steps)), int(c)) for f, c in self.crop_schedule]
+
     def validate(self) -> None:
         _check(self.crop > 0 and self.batch_size > 0, "data", "crop and batch_size must be positive")
+        ok = all(isinstance(e, (list, tuple)) and len(e) == 2 for e in self.crop_schedule)
+        _check(ok, "data.crop_schedule", "must be a list of [until, crop] pairs, until a fraction of steps")
+        ends = [float(f) for f, _ in self.crop_schedule]
+        _check(
+            all(0 < f <= 1 for f in ends) and ends == sorted(set(ends)),
+            "data.crop_schedule",
+            f"each until must be a fraction of the steps in (0, 1], increasing, got {ends}",
+        )
+        _check(
+            all(int(c) == c and 0 < c <= self.crop for _, c in self.crop_schedule),
+            "data.crop_schedule",
+            f"each crop must be a whole number of px from 1 up to data.crop ({self.crop})",
+        )
         _check(
             self.batch_helpers == "auto" or (isinstance(self.batch_helpers, int) and self.batch_helpers >= 0),
             "data.batch_helpers",
@@ -190,9 +215,14 @@ class TrainConfig:
         from .stages import STAGES
 
         _check(self.stage in STAGES, "stage", f"must be one of {', '.join(STAGES)}")
+        self.data.validate()  # first: the checks below read its crop schedule
         _check(self.amp in ("none", "bf16", "fp16", "auto"), "amp", "must be none, bf16, fp16 or auto")
         _check(self.steps > 0, "steps", "must be positive")
-        _check(0 <= self.d_random_shift < self.data.crop // 2, "d_random_shift", "must be >= 0 and below half the crop")
+        _check(
+            0 <= self.d_random_shift < self.data.min_crop // 2,
+            "d_random_shift",
+            "must be >= 0 and below half the (smallest) crop",
+        )
         _check(self.gan_order in ("d_first", "g_first"), "gan_order", "must be d_first or g_first")
         _check(self.d_r1 >= 0, "d_r1", "must be >= 0")
         _check(self.ema_decay is None or 0 < self.ema_decay < 1, "ema_decay", "must be in (0, 1) or null")
@@ -200,6 +230,11 @@ class TrainConfig:
             self.data.crop % self.model.scale == 0,
             "data.crop",
             f"must be a multiple of model.scale ({self.model.scale})",
+        )
+        _check(
+            all(int(c) % self.model.scale == 0 for _, c in self.data.crop_schedule),
+            "data.crop_schedule",
+            f"each crop must be a multiple of model.scale ({self.model.scale})",
         )
         for sub in (self.model, self.discriminator, self.data, self.optim):
             sub.validate()

@@ -357,7 +357,9 @@ class Trainer:
         log.info(
             "indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0
         )
-        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed, d.degrader())
+        # a step's global batch is samples [step * batch_size, (step + 1) * batch_size) (StepBatchSampler)
+        schedule = [(end * d.batch_size, c) for end, c in d.crop_steps(cfg.steps)]
+        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed, d.degrader(), schedule)
         sampler = StepBatchSampler(
             d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size
         )
