@@ -102,7 +102,7 @@ def models_markdown() -> str:
             f"| data | {t.get('data', '?')} |",
             *([f"| degradation | {deg} |"] if (deg := degradation_summary(t.get("recipe", {}))) else []),
             f"| recipe | {recipe_summary(t)}, EMA weights: {t.get('ema', '?')} |",
-            f"| loss | {loss_summary(t.get('recipe', {}))} |",
+            f"| loss | {'last stage: ' if len(training_stages(t)) > 1 else ''}{loss_summary(t.get('recipe', {}))} |",
             *([f"| initialised from | {init} |"] if (init := first_init(t)) else []),
             f"| steps | {steps_summary(t)} |",
             f"| hardware, time | {t.get('hardware', '?')}, {t.get('hours', '?')} h |",
