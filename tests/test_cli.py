@@ -135,6 +135,8 @@ def test_models_lists_default(capsys):
     md = capsys.readouterr().out
     assert "### `srresnet-x4`" in md and "| Set14 |" in md and "bicubic PSNR / SSIM" in md
     assert "| loss | 1 x L1 pixel |" in md
+    # a multi-stage card names its last stage's loss as such (srresnet-x4-real: L1, then the squared error)
+    assert "| loss | last stage: 1 x MSE pixel |" in md
 
 
 def test_loss_summary_names_every_weighted_term():
