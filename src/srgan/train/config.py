@@ -138,6 +138,7 @@ class DataConfig:
             "data.crop_schedule",
             f"each crop must be a whole number of px from 1 up to data.crop ({self.crop})",
         )
+        self.crop_schedule = [[float(f), int(c)] for f, c in self.crop_schedule]  # crops print as 48, not 48.0
         _check(
             self.batch_helpers == "auto" or (isinstance(self.batch_helpers, int) and self.batch_helpers >= 0),
             "data.batch_helpers",
