@@ -237,7 +237,7 @@ class TrainConfig:
             "data.crop_schedule",
             f"each crop must be a multiple of model.scale ({self.model.scale})",
         )
-        for sub in (self.model, self.discriminator, self.data, self.optim):
+        for sub in (self.model, self.discriminator, self.optim):  # self.data: above
             sub.validate()
         self.objective()
 
