@@ -190,6 +190,7 @@ def test_samples_are_deterministic_and_step_addressed(tmp_path):
     two = [x for r in range(2) for x in StepBatchSampler(2, 0, 3, rank=r, world_size=2)]
     assert sorted(sum(one, [])) == sorted(sum(two, []))  # same global batches for any world size
     assert list(StepBatchSampler(4, 2, 3)) == [one[2]]  # resuming at step 2 replays exactly step 2
+    assert [StepBatchSampler(2, 0, 3, world_size=2).first_index(s) for s in range(3)] == [b[0] for b in one]
 
 
 def test_crop_schedule_gives_smaller_crops_early_and_same_samples_later(tmp_path):

@@ -222,9 +222,13 @@ class StepBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return max(0, self.end - self.start)
 
+    def first_index(self, step: int) -> int:
+        """The first sample index of ``step``'s global batch (rank 0's first)."""
+        return step * self.world * self.batch_size
+
     def __iter__(self) -> Iterator[list[int]]:
         for s in range(self.start, self.end):
-            first = (s * self.world + self.rank) * self.batch_size
+            first = self.first_index(s) + self.rank * self.batch_size
             yield list(range(first, first + self.batch_size))
 
 

@@ -357,12 +357,11 @@ class Trainer:
         log.info(
             "indexed %d training images (%.1f MP) in %.1fs", len(cache), cache.megapixels, time.perf_counter() - t0
         )
-        # a step's global batch is samples [step * batch_size, (step + 1) * batch_size) (StepBatchSampler)
-        schedule = [(end * d.batch_size, c) for end, c in d.crop_steps(cfg.steps)]
-        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed, d.degrader(), schedule)
         sampler = StepBatchSampler(
             d.batch_size // self.dist.world_size, self.step, cfg.steps, self.dist.rank, self.dist.world_size
         )
+        schedule = [(sampler.first_index(end), c) for end, c in d.crop_steps(cfg.steps)]  # in sample indices
+        dataset = RandomCropDataset(cache, cfg.model.scale, d.crop, d.augment, cfg.seed, d.degrader(), schedule)
         loader = DataLoader(
             dataset,
             batch_sampler=sampler,
