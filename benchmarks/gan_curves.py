@@ -8,9 +8,11 @@ For each run folder (or checkpoint file) and each of its checkpoints, the EMA ge
 the trained weights) upscales Set14 and Set5 (x4, MATLAB-bicubic LR) and, with ``--holdout``, the
 held-out photos (LR made with MATLAB bicubic). Prints one markdown row per checkpoint: Set14 Y-PSNR,
 Set14 NIQE, held-out NIQE, the mean and worst edge overshoot on Set5 and Set14
-(:func:`srgan.artifacts.edge_overshoot`, luma levels) and the mean edge ringing on both
-(:func:`srgan.artifacts.edge_ringing`: second lines beside edges, also inside their range).
-``--models`` adds packaged models or weight files as reference rows; bicubic is always one. With
+(:func:`srgan.artifacts.edge_overshoot`, luma levels beyond HR's own), the mean edge ringing on both
+(:func:`srgan.artifacts.edge_ringing`: second lines beside edges, also inside their range), and the
+mean and worst edge halo (:func:`srgan.artifacts.edge_halo`: beyond the image's own edge sides) with
+the number of images on which it exceeds HR's. The first row is HR itself: its NIQE and its own halo
+are the targets. ``--models`` adds packaged models or weight files as reference rows; bicubic is always one. With
 ``--out`` it writes the table as CSV and the curves as a PNG.
 """
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from srgan.api import SRModel, from_pretrained
-from srgan.evaluate import bicubic_method, evaluate_set, model_method
+from srgan.evaluate import REFERENCE, bicubic_method, evaluate_set, model_method
 from srgan.niqe import load_pristine
 from srgan.train.checkpoint import generator_from_run
 
@@ -38,6 +40,12 @@ COLUMNS = [
     "set14_over_worst",
     "set5_ring",
     "set14_ring",
+    "set5_halo",
+    "set5_halo_worst",
+    "set5_halo_above",
+    "set14_halo",
+    "set14_halo_worst",
+    "set14_halo_above",
 ]
 
 
@@ -59,19 +67,34 @@ def run_label(run: Path) -> str:
     return run.name
 
 
-def measure(method, bench: Path, niqe, holdout: Path | None, only: list[str]) -> dict[str, float]:
+def measure(
+    method, bench: Path, niqe, holdout: Path | None, only: list[str], hr_halo: dict | None = None, hr: bool = False
+) -> dict[str, float]:
+    """A row of the table for ``method``, or (``hr``) for the ground truth itself, whose values are
+    the references: its NIQE and its own edge halo. ``hr_halo``: HR's halo per set and image, to
+    count the images on which ``method`` draws more halo than HR has."""
     row: dict[str, float] = {}
+    key = REFERENCE if hr else method.name
     for name in ("Set5", "Set14"):
-        res = evaluate_set(bench / name, 4, [method], niqe_params=niqe if name == "Set14" else None, artefacts=True)
-        mean = res.mean(method.name)
-        row[f"{name.lower()}_over"] = mean["overshoot"]
-        row[f"{name.lower()}_over_worst"] = res.worst(method.name, "overshoot")[1]
-        row[f"{name.lower()}_ring"] = mean["ringing"]
+        niqe_here = niqe if name == "Set14" else None
+        res = evaluate_set(bench / name, 4, [method], niqe_params=niqe_here, artefacts=True, reference=hr)
+        mean, per_image = res.mean(key), (res.reference if hr else res.per_image[key])
+        n = name.lower()
+        row[f"{n}_over"] = mean["overshoot"]
+        row[f"{n}_over_worst"] = res.worst(key, "overshoot")[1]
+        row[f"{n}_ring"] = mean["ringing"]
+        row[f"{n}_halo"] = mean["halo"]
+        row[f"{n}_halo_worst"] = res.worst(key, "halo")[1]
+        ref = hr_halo[name] if hr_halo else {}
+        row[f"{n}_halo_above"] = sum(1 for img, r in per_image.items() if img in ref and r["halo"] > ref[img])
+        row[f"{n}_images"] = len(per_image)
+        if hr:
+            row[f"{n}_halos"] = {img: r["halo"] for img, r in per_image.items()}
         if name == "Set14":
-            row["set14_psnr"], row["set14_niqe"] = mean["psnr"], mean["niqe"]
+            row["set14_psnr"], row["set14_niqe"] = mean.get("psnr", float("nan")), mean["niqe"]
     if holdout is not None:
-        res = evaluate_set(holdout, 4, [method], niqe_params=niqe, only=only)
-        row["holdout_niqe"] = res.mean(method.name)["niqe"]
+        res = evaluate_set(holdout, 4, [method], niqe_params=niqe, only=only, reference=hr)
+        row["holdout_niqe"] = res.mean(key)["niqe"]
     else:
         row["holdout_niqe"] = float("nan")
     return row
@@ -92,18 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     found = [(run, checkpoints(run)) for run in args.runs]  # before any measuring: a mistyped path fails at once
     niqe = load_pristine(args.niqe_params)
 
-    rows: list[tuple[str, int, dict[str, float]]] = []
+    hr = measure(bicubic_method(4), args.bench, niqe, args.holdout, args.only, hr=True)
+    hr_halo = {"Set5": hr.pop("set5_halos"), "Set14": hr.pop("set14_halos")}
+    rows: list[tuple[str, int, dict[str, float]]] = [("HR", -1, hr)]
+    _print(rows[-1], header=True)
     refs = [("bicubic", bicubic_method(4))] + [(m, model_method(m, from_pretrained(m))) for m in args.models]
     for name, method in refs:
-        rows.append((name, -1, measure(method, args.bench, niqe, args.holdout, args.only)))
-        _print(rows[-1], header=len(rows) == 1)
+        rows.append((name, -1, measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)))
+        _print(rows[-1], header=False)
     for run, ckpts in found:
         ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
         label = run_label(run)
         for c in ckpts:
             g, state, _ = generator_from_run(c, ema=not args.raw)
             method = model_method(label, SRModel(g, {}, device="cpu"))
-            rows.append((label, int(state["step"]), measure(method, args.bench, niqe, args.holdout, args.only)))
+            row = measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)
+            rows.append((label, int(state["step"]), row))
             _print(rows[-1], header=False)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,14 +148,21 @@ def _print(row: tuple[str, int, dict[str, float]], header: bool) -> None:
     if header:
         print(
             "| run | step | Set14 PSNR | Set14 NIQE | held-out NIQE "
-            "| Set5 overshoot (worst) | Set14 overshoot (worst) | ringing Set5 / Set14 |"
+            "| Set5 overshoot (worst) | Set14 overshoot (worst) | ringing Set5 / Set14 "
+            "| Set5 halo (worst), images above HR | Set14 halo (worst), images above HR |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     name, step, r = row
+
+    def halo(n: str) -> str:
+        return f"{r[n + '_halo']:.2f} ({r[n + '_halo_worst']:.2f}), {r[n + '_halo_above']:.0f}/{r[n + '_images']:.0f}"
+
+    psnr = "-" if np.isnan(r["set14_psnr"]) else f"{r['set14_psnr']:.2f}"
     print(
-        f"| {name} | {'' if step < 0 else step} | {r['set14_psnr']:.2f} | {r['set14_niqe']:.2f} | "
+        f"| {name} | {'' if step < 0 else step} | {psnr} | {r['set14_niqe']:.2f} | "
         f"{r['holdout_niqe']:.2f} | {r['set5_over']:.2f} ({r['set5_over_worst']:.2f}) | "
-        f"{r['set14_over']:.2f} ({r['set14_over_worst']:.2f}) | {r['set5_ring']:.2f} / {r['set14_ring']:.2f} |",
+        f"{r['set14_over']:.2f} ({r['set14_over_worst']:.2f}) | {r['set5_ring']:.2f} / {r['set14_ring']:.2f} | "
+        f"{halo('set5')} | {halo('set14')} |",
         flush=True,
     )
 
@@ -145,6 +179,7 @@ def _plot(rows: list[tuple[str, int, dict[str, float]]], path: Path) -> None:
         ("set14_psnr", "Set14 PSNR (dB)"),
         ("set14_over", "Set14 overshoot"),
         ("set14_ring", "Set14 edge ringing"),
+        ("set14_halo", "Set14 edge halo (own sides)"),
     ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4))
     runs = sorted({n for n, s, _ in rows if s >= 0}, key=lambda n: [r[0] for r in rows].index(n))

@@ -153,3 +153,44 @@ def test_edge_ringing_sees_a_second_line_inside_the_edges_range():
     assert abs(edge_ringing(_gray_rgb(halo), hr) - 4 * 30 * 219 / 255) < 1.0
     flat = _gray_rgb(np.full((32, 32), 100.0))
     assert edge_ringing(flat, flat) == 0.0
+
+
+def test_edge_halo_measures_the_images_own_halo_so_hr_has_one_too():
+    from srgan.artifacts import edge_halo, edge_overshoot
+
+    step, blurred = _step_and_blurred()
+    hr = _gray_rgb(step)
+    assert edge_halo(hr, hr) == 0.0, "a clean step has no halo"
+    assert edge_halo(_gray_rgb(blurred), hr) == 0.0, "a blurred monotone step has none either"
+    halo = step.copy()
+    halo[:, 37:40], halo[:, 40:43] = 30.0, 220.0  # a dark line on the dark side, a bright rim on the bright side
+    level = 30 * 219 / 255  # luma spans 219 of 255 levels
+    assert abs(edge_halo(_gray_rgb(halo), hr) - 2 * level) < 0.5
+    sharpened = _gray_rgb(halo)  # a ground truth with its own (camera-sharpening) halo
+    assert edge_overshoot(sharpened, sharpened) == 0.0, "the HR-relative measure is 0 for HR by construction"
+    assert abs(edge_halo(sharpened, sharpened) - 2 * level) < 0.5, "the halo measure sees HR's own"
+    assert edge_halo(hr, sharpened) == 0.0, "a clean step where HR is sharpened: less halo than HR"
+    rim = step.copy()
+    rim[:, 40:43] = 205.0  # only a bright rim, half as deep
+    assert abs(edge_halo(_gray_rgb(rim), hr) - 15 * 219 / 255) < 0.5
+
+
+def test_edge_halo_follows_oblique_edges_and_skips_lines_and_texture():
+    from srgan.artifacts import edge_halo
+
+    yy, xx = np.mgrid[:96, :96]
+    dist = (xx + 0.6 * yy - 70) / np.hypot(1, 0.6)  # signed distance to an oblique edge
+    step = np.where(dist > 0, 190.0, 60.0)
+    halo = step.copy()
+    halo[(dist > -3) & (dist <= 0)], halo[(dist > 0) & (dist < 3)] = 30.0, 220.0
+    assert edge_halo(_gray_rgb(step), _gray_rgb(step)) == 0.0
+    assert abs(edge_halo(_gray_rgb(halo), _gray_rgb(step)) - 60 * 219 / 255) < 1.5, "sampled along HR's normal"
+    line = np.full((64, 80), 60.0)
+    line[:, 38:41] = 200.0
+    line[:, 41:] = 110.0  # a thin bright line between two levels: structure, not a halo
+    assert edge_halo(_gray_rgb(line), _gray_rgb(line)) == 0.0, "HR's thin lines are left out"
+    rng = np.random.default_rng(0)
+    grain = np.where(np.arange(80) >= 40, 190.0, 60.0)[None, :] + rng.normal(0, 2, (64, 80))  # noisy clean step
+    assert edge_halo(_gray_rgb(grain), _gray_rgb(grain)) < 3.0, "noise adds about its own deviation, not a halo's"
+    flat = _gray_rgb(np.full((32, 32), 100.0))
+    assert edge_halo(flat, flat) == 0.0, "no step edge: nothing to measure"

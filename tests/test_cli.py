@@ -119,8 +119,12 @@ def test_evaluate_artefacts_and_alpha_curve(tmp_path):
     assert methods["srgan-x4@alpha=0"]["mean"]["sharpness"] < methods["srgan-x4"]["mean"]["sharpness"]
     md = (out / "results.md").read_text()
     assert "| method | colour shift | chroma error |" in md and ("(0)" in md or "(1)" in md)  # worst image named
+    # HR's own row: 0 for the measures against HR, 1 for the ratios to HR, its own value for the halo
+    hr_row = next(line for line in md.splitlines() if line.startswith("| HR (ground truth) |"))
+    cells = [c.strip() for c in hr_row.split("|")[2:-1]]
+    assert cells[0].startswith("0.00 / 0.00") and cells[2].startswith("1.00 / 1.00") and len(cells) == 9
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.endswith("lr_psnr,colour_shift,chroma,checkerboard,grid,block,sharpness,overshoot,ringing")
+    assert header.endswith("lr_psnr,colour_shift,chroma,checkerboard,grid,block,sharpness,overshoot,ringing,halo")
 
 
 def test_models_lists_default(capsys):

@@ -45,3 +45,15 @@ def test_niqe_is_not_lowered_by_grain(bench, pristine):
         for s in (0, 4, 8)
     ]
     assert scores[0] < scores[1] < scores[2], scores
+
+
+def test_evaluate_reports_hr_own_niqe_as_the_reference_row(bench, pristine):
+    from srgan.evaluate import REFERENCE, bicubic_method, evaluate_set, format_markdown
+
+    res = evaluate_set(bench / "Set14", 4, [bicubic_method(4)], niqe_params=pristine, only=["img_001*"], reference=True)
+    hr = np.asarray(Image.open(bench / "Set14" / "x4" / "HR" / "img_001.png"))
+    assert res.mean(REFERENCE)["niqe"] == pytest.approx(niqe_image(hr, pristine, border=4))
+    assert res.mean(REFERENCE)["niqe"] < res.mean("bicubic")["niqe"] - 1.0, "HR is more natural than bicubic"
+    assert f"| {REFERENCE} | - | - | - | - | {res.mean(REFERENCE)['niqe']:.2f} |" in format_markdown([res])
+    plain = evaluate_set(bench / "Set14", 4, [bicubic_method(4)], niqe_params=pristine, only=["img_001*"])
+    assert not plain.reference and REFERENCE not in format_markdown([plain])

@@ -11,7 +11,11 @@
   (:func:`srgan.losses.block_loss`, x100): texture drawn as a mesh on the blocks that each LR
   pixel becomes (0: as even as HR);
 - sharpness: gradient energy over HR's;
-- edge overshoot (:func:`edge_overshoot`): the halo along HR's step edges, in luma levels;
+- edge overshoot (:func:`edge_overshoot`): the halo along HR's step edges beyond HR's own
+  levels there, in luma levels (0 for HR by construction);
+- edge halo (:func:`edge_halo`): the halo of an image's own profile across HR's clean step edges,
+  beyond the levels of the edge's two sides in that image; it applies to HR itself, whose camera
+  sharpening draws halos too, so a model's halo can be compared with the ground truth's;
 - edge ringing (:func:`edge_ringing`): variation along HR's step edges that HR does not have, in
   luma levels: a second line beside an edge even where it stays inside the edge's range;
 - shift consistency (:func:`shift_consistency`): translation equivariance in dB.
@@ -45,6 +49,7 @@ __all__ = [
     "shift_profile",
     "edge_overshoot",
     "edge_ringing",
+    "edge_halo",
 ]
 
 
@@ -246,6 +251,83 @@ def edge_ringing(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: flo
     return float(excess[edge].mean())
 
 
+def _bilinear(y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``y`` sampled at fractional (rows, cols), bilinearly; coordinates clipped to the image."""
+    h, w = y.shape
+    rows, cols = np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)
+    r0, c0 = np.minimum(rows.astype(int), h - 2), np.minimum(cols.astype(int), w - 2)
+    fr, fc = rows - r0, cols - c0
+    top = y[r0, c0] * (1 - fc) + y[r0, c0 + 1] * fc
+    bottom = y[r0 + 1, c0] * (1 - fc) + y[r0 + 1, c0 + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def edge_profiles(
+    img: np.ndarray, hr: np.ndarray, reach: int = 4, side: int = 3, threshold: float = 24.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Luma profiles of ``img`` and ``hr`` across HR's step edges: at each edge pixel (a luma
+    gradient of at least ``threshold`` levels per pixel that is the largest along its own
+    direction, so one pixel per edge), ``2 (reach + side) + 1`` samples 1 px apart along HR's
+    gradient, dark side first. Returns two (edges, samples) arrays, img's and HR's."""
+    ys, yh = rgb_to_y(_rgb(img)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
+    gy, gx = np.gradient(yh)
+    mag = np.hypot(gx, gy)
+    n = reach + side
+    edge = mag >= threshold
+    edge[: n + 1], edge[-n - 1 :], edge[:, : n + 1], edge[:, -n - 1 :] = False, False, False, False
+    r, c = np.nonzero(edge)
+    ny, nx = gy[r, c] / mag[r, c], gx[r, c] / mag[r, c]
+    ahead = mag[np.rint(r + ny).astype(int), np.rint(c + nx).astype(int)]
+    behind = mag[np.rint(r - ny).astype(int), np.rint(c - nx).astype(int)]
+    thin = (mag[r, c] >= ahead) & (mag[r, c] > behind)  # of two equal neighbours, the first
+    r, c, ny, nx = r[thin], c[thin], ny[thin], nx[thin]
+    t = np.arange(-n, n + 1, dtype=np.float64)
+    rows, cols = r[:, None] + ny[:, None] * t, c[:, None] + nx[:, None] * t
+    return _bilinear(ys, rows, cols), _bilinear(yh, rows, cols)
+
+
+def edge_halo(
+    img: np.ndarray,
+    hr: np.ndarray,
+    reach: int = 4,
+    side: int = 3,
+    threshold: float = 24.0,
+    flat: float = 0.15,
+    line: float = 0.5,
+) -> float:
+    """Halo of an image's own edges, in 8-bit luma levels, on HR's clean step edges.
+
+    Across each edge (:func:`edge_profiles`), the image's profile within ``reach`` px of the edge
+    is compared with its own samples ``reach + 1`` to ``reach + side`` px out on the two sides:
+    how far it rises above the highest of them plus how far it falls below the lowest, averaged
+    over the edges. A sharp or blurred monotone step scores 0; a dark line along the dark side
+    and a bright rim along the bright side score the sum of their depths; noise within the
+    noise adds about its own standard deviation. The edges are chosen on HR alone, so every image is
+    measured on the same ones: a step of at least ``threshold`` levels between sides that are
+    flat (each within ``flat`` times the step), and no thin line (HR's profile stays within
+    ``line`` times the step of the sides' levels). Unlike :func:`edge_overshoot`, it measures HR
+    too: ``edge_halo(hr, hr)`` is the ground truth's own halo (camera sharpening), the reference
+    that a model's halo is held to. 0 when HR has no such edge.
+    """
+    prof, prof_hr = edge_profiles(img, hr, reach, side, threshold)
+    dark, bright = np.median(prof_hr[:, :side], axis=1), np.median(prof_hr[:, -side:], axis=1)
+    lo, hi = np.minimum(dark, bright), np.maximum(dark, bright)
+    step, inner_hr = hi - lo, prof_hr[:, side:-side]
+    clean = (
+        (step >= threshold)
+        & (np.ptp(prof_hr[:, :side], axis=1) <= flat * step)
+        & (np.ptp(prof_hr[:, -side:], axis=1) <= flat * step)
+        & (inner_hr.max(1) <= hi + line * step)
+        & (inner_hr.min(1) >= lo - line * step)
+    )
+    if not clean.any():
+        return 0.0
+    prof = prof[clean]
+    outer, inner = np.concatenate([prof[:, :side], prof[:, -side:]], axis=1), prof[:, side:-side]
+    halo = np.maximum(inner.max(1) - outer.max(1), 0) + np.maximum(outer.min(1) - inner.min(1), 0)
+    return float(halo.mean())
+
+
 MEASURES = {
     "colour_shift": "colour shift",
     "chroma": "chroma error",
@@ -255,6 +337,7 @@ MEASURES = {
     "sharpness": "sharpness (x HR)",
     "overshoot": "edge overshoot",
     "ringing": "edge ringing",
+    "halo": "edge halo (own sides)",
 }
 
 
@@ -269,4 +352,5 @@ def measures(sr: np.ndarray, hr: np.ndarray, scale: int = 4) -> dict[str, float]
         "sharpness": sharpness(sr, hr, scale),
         "overshoot": edge_overshoot(sr, hr),
         "ringing": edge_ringing(sr, hr),
+        "halo": edge_halo(sr, hr),
     }

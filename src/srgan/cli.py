@@ -359,6 +359,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                     artefacts=args.artefacts,
                     degradation=degradation,
                     only=args.only or (),
+                    reference=True,
                 )
             )
         images.close()

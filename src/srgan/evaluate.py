@@ -21,6 +21,7 @@ __all__ = [
     "bicubic_method",
     "model_method",
     "SetResult",
+    "REFERENCE",
     "evaluate_set",
     "format_markdown",
     "write_reports",
@@ -47,20 +48,25 @@ def model_method(name: str, model) -> Method:
     return Method(name, model.upscale)  # uint8 in, uint8 out; gray stays gray
 
 
+REFERENCE = "HR (ground truth)"
+
+
 @dataclass
 class SetResult:
     set_name: str
     scale: int
     per_image: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # method -> image -> metrics
     seconds: dict[str, float] = field(default_factory=dict)
+    reference: dict[str, dict[str, float]] = field(default_factory=dict)  # image -> HR's own measures
 
     def mean(self, method: str) -> dict[str, float]:
-        rows = list(self.per_image[method].values())
+        rows = list(self.reference.values() if method == REFERENCE else self.per_image[method].values())
         return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
     def worst(self, method: str, key: str) -> tuple[str, float]:
         """The image with the largest ``key`` (an artefact measure) and its value."""
-        name, row = max(self.per_image[method].items(), key=lambda kv: kv[1][key])
+        rows = self.reference if method == REFERENCE else self.per_image[method]
+        name, row = max(rows.items(), key=lambda kv: kv[1][key])
         return name, row[key]
 
     @property
@@ -105,12 +111,15 @@ def evaluate_set(
     artefacts: bool = False,
     degradation: str | None = None,
     only: Sequence[str] = (),
+    reference: bool = False,
 ) -> SetResult:
     """Run every method on every image of a benchmark folder (Y-channel PSNR/SSIM, shave=scale;
     LR-consistency PSNR; NIQE when ``niqe_params`` is given; the measures of
     :mod:`srgan.artifacts` when ``artefacts``). ``degradation``: a preset of
     :mod:`srgan.degradations` that makes the LR from the HR (seed 0, as ``srgan degrade``).
-    ``only``: glob patterns of the HR file names to use."""
+    ``only``: glob patterns of the HR file names to use. ``reference``: also measure HR itself
+    (its NIQE and artefact measures, in :attr:`SetResult.reference`, reported as
+    :data:`REFERENCE`): the values a model is held to."""
     pairs = PairedImages(find_benchmark_dir(root, scale), scale, degradation, only=only)
     result = SetResult(pairs.name, scale, {m.name: {} for m in methods}, {m.name: 0.0 for m in methods})
     for name, lr, hr in pairs:
@@ -129,6 +138,13 @@ def evaluate_set(
                 from .artifacts import measures
 
                 result.per_image[m.name][name].update(measures(sr, hr, scale))
+        if reference and (niqe_params is not None or artefacts):
+            from .artifacts import measures
+            from .niqe import niqe_image
+
+            result.reference[name] = measures(hr, hr, scale) if artefacts else {}
+            if niqe_params is not None:
+                result.reference[name]["niqe"] = niqe_image(hr, niqe_params, border=scale)
         if on_image:
             on_image(name, lr, hr, outputs, {m: result.per_image[m][name] for m in outputs})
     return result
@@ -156,6 +172,8 @@ def format_markdown(results: list[SetResult]) -> str:
                 f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['mse']:.6f} | {s['lr_psnr']:.2f} |"
                 + (f" {s['niqe']:.2f} |" if has_niqe else "")
             )
+        if has_niqe and r.reference:
+            lines.append(f"| {REFERENCE} | - | - | - | - | {r.mean(REFERENCE)['niqe']:.2f} |")
         lines.append("")
         measured = [k for k in MEASURES if k in first]
         if measured:
@@ -165,7 +183,8 @@ def format_markdown(results: list[SetResult]) -> str:
                 "| method | " + " | ".join(MEASURES[k] for k in measured) + " |",
                 "|---|" + "---:|" * len(measured),
             ]
-            for m in r.methods:
+            refs = [REFERENCE] if r.reference and measured[0] in r.mean(REFERENCE) else []
+            for m in r.methods + refs:
                 s = r.mean(m)
                 cells = [f"{s[k]:.2f} / {r.worst(m, k)[1]:.2f} ({r.worst(m, k)[0]})" for k in measured]
                 lines.append(f"| {m} | " + " | ".join(cells) + " |")
