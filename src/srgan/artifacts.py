@@ -49,6 +49,7 @@ __all__ = [
     "shift_profile",
     "edge_overshoot",
     "edge_ringing",
+    "edge_profiles",
     "edge_halo",
 ]
 
