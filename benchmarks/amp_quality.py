@@ -38,7 +38,7 @@ def run_mode(args: argparse.Namespace, mode: str) -> list[dict[str, str]]:
     from srgan.train.recipes import load_recipe
 
     amp, fused, crops = MODES[mode]
-    schedule = [[float(f), int(c)] for f, c in (e.split(":") for e in args.crop_schedule)] if crops else []
+    schedule = crop_schedule(args) if crops else []
     tag = "-".join(f"{f:g}:{c}" for f, c in schedule)
     out = Path(args.out) / f"{args.recipe}-{args.stage}-{args.steps}" / (f"{mode}-{tag}" if crops else mode)
     metrics = out / "metrics.csv"
@@ -66,9 +66,14 @@ def run_mode(args: argparse.Namespace, mode: str) -> list[dict[str, str]]:
     return list(csv.DictReader(metrics.open()))
 
 
+def crop_schedule(args: argparse.Namespace) -> list[list]:
+    """``--crop-schedule UNTIL:CROP ...`` as ``data.crop_schedule``: [[until, crop], ...]."""
+    return [[float(f), int(c)] for f, c in (e.split(":") for e in args.crop_schedule)]
+
+
 def crop_bounds(args: argparse.Namespace, mode: str) -> list[float]:
     """The steps at which a mode's crop schedule changes crop (none without ``+crops``)."""
-    return [float(e.split(":")[0]) * args.steps for e in args.crop_schedule] if MODES[mode][2] else []
+    return [until * args.steps for until, _ in crop_schedule(args)] if MODES[mode][2] else []
 
 
 def seconds_per_step(rows: list[dict[str, str]], steps: int, bounds: list[float]) -> float:

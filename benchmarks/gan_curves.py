@@ -69,11 +69,12 @@ def run_label(run: Path) -> str:
 
 def measure(
     method, bench: Path, niqe, holdout: Path | None, only: list[str], hr_halo: dict | None = None, hr: bool = False
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """A row of the table for ``method``, or (``hr``) for the ground truth itself, whose values are
-    the references: its NIQE and its own edge halo. ``hr_halo``: HR's halo per set and image, to
-    count the images on which ``method`` draws more halo than HR has."""
+    the references: its NIQE and its own edge halo; and the halo per set and image. ``hr_halo``:
+    HR's halo per set and image, to count the images on which ``method`` draws more than HR has."""
     row: dict[str, float] = {}
+    halos: dict[str, dict[str, float]] = {}
     key = REFERENCE if hr else method.name
     for name in ("Set5", "Set14"):
         niqe_here = niqe if name == "Set14" else None
@@ -85,11 +86,10 @@ def measure(
         row[f"{n}_ring"] = mean["ringing"]
         row[f"{n}_halo"] = mean["halo"]
         row[f"{n}_halo_worst"] = res.worst(key, "halo")[1]
+        halos[name] = {img: r["halo"] for img, r in per_image.items()}
         ref = hr_halo[name] if hr_halo else {}
-        row[f"{n}_halo_above"] = sum(1 for img, r in per_image.items() if img in ref and r["halo"] > ref[img])
+        row[f"{n}_halo_above"] = sum(1 for img, h in halos[name].items() if img in ref and h > ref[img])
         row[f"{n}_images"] = len(per_image)
-        if hr:
-            row[f"{n}_halos"] = {img: r["halo"] for img, r in per_image.items()}
         if name == "Set14":
             row["set14_psnr"], row["set14_niqe"] = mean.get("psnr", float("nan")), mean["niqe"]
     if holdout is not None:
@@ -97,7 +97,7 @@ def measure(
         row["holdout_niqe"] = res.mean(key)["niqe"]
     else:
         row["holdout_niqe"] = float("nan")
-    return row
+    return row, halos
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     found = [(run, checkpoints(run)) for run in args.runs]  # before any measuring: a mistyped path fails at once
     niqe = load_pristine(args.niqe_params)
 
-    hr = measure(bicubic_method(4), args.bench, niqe, args.holdout, args.only, hr=True)
-    hr_halo = {"Set5": hr.pop("set5_halos"), "Set14": hr.pop("set14_halos")}
+    hr, hr_halo = measure(bicubic_method(4), args.bench, niqe, args.holdout, args.only, hr=True)
     rows: list[tuple[str, int, dict[str, float]]] = [("HR", -1, hr)]
     _print(rows[-1], header=True)
     refs = [("bicubic", bicubic_method(4))] + [(m, model_method(m, from_pretrained(m))) for m in args.models]
     for name, method in refs:
-        rows.append((name, -1, measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)))
+        rows.append((name, -1, measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)[0]))
         _print(rows[-1], header=False)
     for run, ckpts in found:
         ckpts = [c for i, c in enumerate(ckpts) if i % args.every == args.every - 1 or c == ckpts[-1]]
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in ckpts:
             g, state, _ = generator_from_run(c, ema=not args.raw)
             method = model_method(label, SRModel(g, {}, device="cpu"))
-            row = measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)
+            row = measure(method, args.bench, niqe, args.holdout, args.only, hr_halo)[0]
             rows.append((label, int(state["step"]), row))
             _print(rows[-1], header=False)
     if args.out:

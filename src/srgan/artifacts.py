@@ -199,16 +199,26 @@ def _running(y: np.ndarray, radius: int, op) -> np.ndarray:
     return op(sliding_window_view(op(sliding_window_view(p, k, axis=0), axis=-1), k, axis=1), axis=-1)
 
 
+def _luma(img: np.ndarray) -> np.ndarray:
+    return rgb_to_y(_rgb(img)).astype(np.float64)
+
+
+def _steps(yh: np.ndarray, threshold: float, margin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HR's luma gradient (gy, gx, magnitude) and the mask of its step pixels (a gradient of at
+    least ``threshold`` levels per pixel), ``margin`` px from the border excluded."""
+    gy, gx = np.gradient(yh)
+    mag = np.hypot(gx, gy)
+    edge = mag >= threshold
+    edge[:margin], edge[-margin:], edge[:, :margin], edge[:, -margin:] = False, False, False, False
+    return gy, gx, mag, edge
+
+
 def _lumas_and_steps(
     sr: np.ndarray, hr: np.ndarray, radius: int, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SR's and HR's luma (float64) and the mask of HR's step pixels (a luma gradient of at least
-    ``threshold`` levels per pixel), ``radius`` px from the border excluded."""
-    ys, yh = rgb_to_y(_rgb(sr)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
-    gy, gx = np.gradient(yh)
-    edge = np.hypot(gx, gy) >= threshold
-    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = False, False, False, False
-    return ys, yh, edge
+    """SR's and HR's luma (float64) and the mask of HR's step pixels, ``radius`` px from the border excluded."""
+    yh = _luma(hr)
+    return _luma(sr), yh, _steps(yh, threshold, radius)[3]
 
 
 def edge_overshoot(sr: np.ndarray, hr: np.ndarray, radius: int = 4, threshold: float = 24.0) -> float:
@@ -270,12 +280,9 @@ def edge_profiles(
     gradient of at least ``threshold`` levels per pixel that is the largest along its own
     direction, so one pixel per edge), ``2 (reach + side) + 1`` samples 1 px apart along HR's
     gradient, dark side first. Returns two (edges, samples) arrays, img's and HR's."""
-    ys, yh = rgb_to_y(_rgb(img)).astype(np.float64), rgb_to_y(_rgb(hr)).astype(np.float64)
-    gy, gx = np.gradient(yh)
-    mag = np.hypot(gx, gy)
+    ys, yh = _luma(img), _luma(hr)
     n = reach + side
-    edge = mag >= threshold
-    edge[: n + 1], edge[-n - 1 :], edge[:, : n + 1], edge[:, -n - 1 :] = False, False, False, False
+    gy, gx, mag, edge = _steps(yh, threshold, n + 1)
     r, c = np.nonzero(edge)
     ny, nx = gy[r, c] / mag[r, c], gx[r, c] / mag[r, c]
     ahead = mag[np.rint(r + ny).astype(int), np.rint(c + nx).astype(int)]
