@@ -19,6 +19,10 @@ weights) on 64 and 256 px inputs in child processes: with the CPU's own ISA and 
 ATen capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: what an AVX2-only CPU
 runs), each with glibc's default malloc and with :func:`srgan.hardware.tune_allocator`, against
 the FMA peak that ``benchmarks/fma_peak.py`` measures for that vector width.
+
+``--tail`` times, round-robin in one process, the fused tail's 5x5 conv (256 -> 12 at 2x) with its
+12 output channels and padded with zero filters to 16 (what :class:`FusedTail` runs), alone and
+inside ``SRModel.upscale`` of a 256 px input.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import torch
 
 from srgan.inference import upscale_tensor
 from srgan.models import Generator
-from srgan.models.fast import FastGenerator
+from srgan.models.fast import FastGenerator, FusedTail
 
 
 def macs_per_output_pixel(g: Generator) -> float:
@@ -208,6 +212,48 @@ def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
         print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |")
 
 
+def tail_padding(threads: int, repeats: int, size: int = 256) -> None:
+    """The --tail table (see the module docstring)."""
+    import numpy as np
+
+    from srgan.api import SRModel
+
+    torch.set_num_threads(threads)
+    g = model(16)
+    srm = SRModel(g, device="cpu")
+    tails = {n: FusedTail(g, n).to(memory_format=torch.channels_last) for n in (1, 16)}
+    x = (np.random.default_rng(size).random((size, size, 3)) * 255).astype(np.uint8)
+    f = torch.rand(1, 256, 264, 264).contiguous(memory_format=torch.channels_last)  # one 132 px sub-tile at 2x
+
+    def e2e(n: int):
+        srm.generator.fast_tail = tails[n]
+        return srm.upscale(x)
+
+    def conv(n: int):
+        return tails[n].fused(f)
+
+    outs = {n: e2e(n) for n in tails}
+    diff = int(np.abs(outs[1].astype(int) - outs[16].astype(int)).max())
+    times: dict[tuple[str, int], list[float]] = {(k, n): [] for k in ("conv", "e2e") for n in tails}
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for (k, n), ts in times.items():
+                fn = conv if k == "conv" else e2e
+                t = time.perf_counter()
+                fn(n)
+                ts.append(time.perf_counter() - t)
+    med = {key: statistics.median(ts) for key, ts in times.items()}
+    mp = (size * 4) ** 2 / 1e6
+    print(f"\nfused tail, output channels 12 as they are or padded to 16 (median of {repeats}, round-robin):\n")
+    print("| measure | 12 outputs | padded to 16 | speed-up |")
+    print("|---|---:|---:|---:|")
+    print(f"| 5x5 conv 256 -> 12 on a 264x264 map, ms | {1e3 * med['conv', 1]:.1f} | {1e3 * med['conv', 16]:.1f} | "
+          f"{med['conv', 1] / med['conv', 16]:.2f}x |")  # fmt: skip
+    print(f"| upscale {size} px, s/MP | {med['e2e', 1] / mp:.2f} | {med['e2e', 16] / mp:.2f} | "
+          f"{med['e2e', 1] / med['e2e', 16]:.2f}x |")  # fmt: skip
+    print(f"\nlargest difference of the uint8 outputs: {diff}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -221,7 +267,14 @@ def main() -> int:
     )
     ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
     ap.add_argument("--e2e", action="store_true", help="only the end-to-end table: native ISA and AVX2, both mallocs")
+    ap.add_argument("--tail", action="store_true", help="only the fused tail's output padding, 12 against 16 channels")
     args = ap.parse_args()
+    if args.tail:
+        from srgan.hardware import isa_report
+
+        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
+        tail_padding(args.threads, args.repeats)
+        return 0
     if args.e2e:
         from srgan.hardware import isa_report
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from conftest import natural_image
 
 from srgan.models import Discriminator, Generator
-from srgan.models.shuffled_conv import shuffled_conv_weight, shuffled_kernel_size
+from srgan.models.fast import FusedTail
+from srgan.models.shuffled_conv import shuffled_conv_bias, shuffled_conv_weight, shuffled_kernel_size
 from srgan.train import load_config
 from srgan.train.stages import SRGANStage, SRResNetStage
 from srgan.train.trainer import precision_label
@@ -29,6 +30,26 @@ def test_conv_after_shuffle_equals_shuffled_weight_conv_before(k, r):
     torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
     # every original tap appears exactly r^2 times (once per output phase), nothing else is non-zero
     assert w2.abs().sum().item() == pytest.approx(r * r * w.abs().sum().item())
+
+
+def test_padded_shuffled_weight_adds_zero_filters_and_the_tail_drops_them():
+    torch.manual_seed(1)
+    w, b = torch.randn(3, 64, 9, 9), torch.randn(3)
+    plain, padded = shuffled_conv_weight(w, 2), shuffled_conv_weight(w, 2, 16)
+    assert plain.shape[0] == 12 and padded.shape == (16, *plain.shape[1:])
+    assert torch.equal(padded[:12], plain) and not padded[12:].any()
+    bias = shuffled_conv_bias(b, 2, 16)
+    assert torch.equal(bias[:12], b.repeat_interleave(4)) and not bias[12:].any()
+    assert shuffled_conv_weight(torch.randn(3, 4, 9, 9), 2, 8).shape[0] == 16  # 12 rounded up to 8's multiple
+
+    g = Generator(4, num_blocks=1).eval()
+    f = torch.rand(1, 64, 11, 13)
+    tails = [FusedTail(g, n) for n in (1, 16)]
+    assert [t.fused.out_channels for t in tails] == [12, 16]
+    with torch.no_grad():
+        want = g.tail(g.upsample(f))
+        for t in tails:
+            torch.testing.assert_close(t(f), want, rtol=0, atol=1e-5)
 
 
 def test_shuffled_weight_rejects_even_kernels():

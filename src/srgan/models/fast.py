@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .generator import Generator, ResidualBlock
-from .shuffled_conv import shuffled_conv_weight, shuffled_kernel_size
+from .shuffled_conv import OUT_MULTIPLE, shuffled_conv_bias, shuffled_conv_weight, shuffled_kernel_size
 
 __all__ = ["fold_batchnorm", "FixedSlopeReLU", "FoldedBlock", "FusedTail", "FastGenerator"]
 
@@ -75,9 +75,10 @@ class FoldedBlock(nn.Module):
 
 
 class FusedTail(nn.Module):
-    """``upsample[:-1]`` -> last conv (64 -> 256) -> PReLU -> 5x5 conv (256 -> 12) -> PixelShuffle(2)."""
+    """``upsample[:-1]`` -> last conv (64 -> 256) -> PReLU -> 5x5 conv (256 -> 12, padded to 16
+    zero filters that are dropped) -> PixelShuffle(2)."""
 
-    def __init__(self, g: Generator) -> None:
+    def __init__(self, g: Generator, out_multiple: int = OUT_MULTIPLE) -> None:
         super().__init__()
         last = g.upsample[-1]
         if last.prelu.weight.numel() != 1:
@@ -88,13 +89,15 @@ class FusedTail(nn.Module):
         w = g.tail.weight.detach()  # (3, 64, 9, 9)
         c_out, c_in = w.shape[:2]
         k = shuffled_kernel_size(w.shape[-1], 2)
-        self.fused = nn.Conv2d(c_in * 4, c_out * 4, k, padding=k // 2)
-        self.fused.weight.data.copy_(shuffled_conv_weight(w, 2))
-        self.fused.bias.data.copy_(g.tail.bias.detach().repeat_interleave(4))
+        weight = shuffled_conv_weight(w, 2, out_multiple)
+        self.fused = nn.Conv2d(c_in * 4, weight.shape[0], k, padding=k // 2)
+        self.fused.weight.data.copy_(weight)
+        self.fused.bias.data.copy_(shuffled_conv_bias(g.tail.bias.detach(), 2, out_multiple))
+        self.keep = c_out * 4
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.shuffle(self.fused(self.prelu(self.conv(self.head_ups(f)))))
+        return self.shuffle(self.fused(self.prelu(self.conv(self.head_ups(f))))[:, : self.keep])
 
 
 class FastGenerator(Generator):
