@@ -18,11 +18,15 @@ run in a fresh process, and ``--photo`` times decode -> upscale -> encode of a f
 weights) on 64 and 256 px inputs in child processes: with the CPU's own ISA and with oneDNN and
 ATen capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``: what an AVX2-only CPU
 runs), each with glibc's default malloc and with :func:`srgan.hardware.tune_allocator`, against
-the FMA peak that ``benchmarks/fma_peak.py`` measures for that vector width.
+the FMA peak that ``benchmarks/fma_peak.py`` measures for that vector width. Each row also times the
+network's main layer alone (a 64 -> 64 3x3 conv on 256x256, channels_last) in the same child:
+the FMA kernel runs from registers and does not see a neighbour's load on the caches and memory,
+that conv does, so a row whose conv reads low was measured on a contended host.
 
 ``--tail`` times, round-robin in one process, the fused tail's 5x5 conv (256 -> 12 at 2x) with its
 12 output channels and padded with zero filters to 16 (what :class:`FusedTail` runs), alone and
-inside ``SRModel.upscale`` of a 256 px input.
+inside ``SRModel.upscale`` of a 256 px input. ``--layers`` times each distinct convolution of
+:class:`FastGenerator` (SRResNet-16 x4) on the maps of a 256 px input, against the FMA peak.
 """
 
 from __future__ import annotations
@@ -169,6 +173,14 @@ for size in {sizes}:
     for _ in range({repeats}):
         t = time.perf_counter(); model.upscale(x); times.append(time.perf_counter() - t)
     out[str(size)] = statistics.median(times) / ((size * 4) ** 2 / 1e6)
+conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+f = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+with torch.inference_mode():
+    conv(f)
+    times = []
+    for _ in range({repeats}):
+        t = time.perf_counter(); conv(f); times.append(time.perf_counter() - t)
+out["conv"] = 2 * 64 * 64 * 9 * 256 * 256 / statistics.median(times) / 1e9
 print(json.dumps(out))
 """
 
@@ -203,13 +215,14 @@ def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items() if v)
     )
     print("\n| ISA (oneDNN) | malloc | " + " | ".join(f"{s} px s/MP | {s} px % of FMA peak" for s in sizes)
-          + f" | {sizes[0]} px / {sizes[-1]} px time per MP |")  # fmt: skip
-    print("|---|---|" + "---:|" * (2 * len(sizes) + 1))
+          + f" | {sizes[0]} px / {sizes[-1]} px time per MP | 3x3 conv 64->64 at 256 px, % of FMA peak |")  # fmt: skip
+    print("|---|---|" + "---:|" * (2 * len(sizes) + 2))
     for isa, r in rows:
         peak = peaks[isa] or float("nan")
         cells = [f"{r[str(s)]:.2f} | {100 * gflop_per_mp / r[str(s)] / peak:.0f}%" for s in sizes]
         used = "tuned" if r["tuned"] else "system"  # an old srgan (the "before" rows) cannot tune it
-        print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} |")
+        print(f"| {r['isa']} | {used} | " + " | ".join(cells) + f" | {r[str(sizes[0])] / r[str(sizes[-1])]:.2f} | "
+              f"{100 * r['conv'] / peak:.0f}% |")  # fmt: skip
 
 
 def tail_padding(threads: int, repeats: int, size: int = 256) -> None:
@@ -254,6 +267,50 @@ def tail_padding(threads: int, repeats: int, size: int = 256) -> None:
     print(f"\nlargest difference of the uint8 outputs: {diff}")
 
 
+def layers(threads: int, repeats: int, size: int = 256) -> None:
+    """The --layers table (see the module docstring)."""
+    import os
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fma_peak import fma_peak
+
+    from srgan.hardware import cpu_flags
+
+    torch.set_num_threads(threads)
+    fast = FastGenerator(model(16)).to(memory_format=torch.channels_last)
+    tail = fast.fast_tail
+    cases = [  # (name, conv, input resolution, count in the network)
+        ("head 9x9 3 -> 64", fast.head[0], size, 1),
+        ("trunk 3x3 64 -> 64", fast.body[0].conv1, size, 2 * len(fast.body) + 1),
+        ("upsample 3x3 64 -> 256 at 1x", tail.head_ups[0][0], size, 1),
+        ("upsample 3x3 64 -> 256 at 2x", tail.conv, 2 * size, 1),
+        (f"fused tail 5x5 256 -> {tail.fused.out_channels} at 2x", tail.fused, 2 * size, 1),
+    ]
+    isa = "avx512" if "avx512f" in cpu_flags() else "avx2"
+    peak = fma_peak(isa, threads) or float("nan")
+    print(f"\nFMA peak ({isa}, {threads} threads): {peak:.0f} GFLOP/s; best of {repeats}, channels_last fp32\n")
+    print("| layer | map | ms | GFLOP/s | % of FMA peak | layers | share of the conv time |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    with torch.inference_mode():
+        for name, conv, res, count in cases:
+            x = torch.rand(1, conv.in_channels, res, res).contiguous(memory_format=torch.channels_last)
+            conv(x)
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                conv(x)
+                best = min(best, time.perf_counter() - t)
+            k = conv.kernel_size[0] * conv.kernel_size[1]
+            flops = 2 * conv.in_channels * conv.out_channels * k * res * res
+            rows.append((name, res, best, flops, count))
+    total = sum(best * count for *_, best, _, count in rows)
+    for name, res, best, flops, count in rows:
+        rate = flops / best / 1e9
+        print(f"| {name} | {res} | {1e3 * best:.1f} | {rate:.1f} | {100 * rate / peak:.0f}% | {count} | "
+              f"{100 * best * count / total:.0f}% |")  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -268,7 +325,14 @@ def main() -> int:
     ap.add_argument("--photo", help="time decode -> upscale -> encode of this file with the shipped model")
     ap.add_argument("--e2e", action="store_true", help="only the end-to-end table: native ISA and AVX2, both mallocs")
     ap.add_argument("--tail", action="store_true", help="only the fused tail's output padding, 12 against 16 channels")
+    ap.add_argument("--layers", action="store_true", help="only the per-layer table of the fast generator's convs")
     args = ap.parse_args()
+    if args.layers:
+        from srgan.hardware import isa_report
+
+        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
+        layers(args.threads, args.repeats)
+        return 0
     if args.tail:
         from srgan.hardware import isa_report
 
