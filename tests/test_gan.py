@@ -656,6 +656,38 @@ def test_texture_loss_sees_missing_and_wrong_texture_and_needs_no_weights():
         build_term({"type": "texture", "kernel": 4})
 
 
+def test_gabor_texture_bank_is_oriented_and_tells_strands_from_their_rotation():
+    import math
+
+    from srgan.losses.registry import build_term
+    from srgan.losses.terms import LossContext
+    from srgan.losses.texture import GaborFilterBank
+
+    bank = GaborFilterBank()
+    w = bank.weight.double()
+    assert w.shape == (4 * 8 * 2, 3, 9, 9)
+    gray = w.sum(1)  # the luma filter each one applies
+    assert torch.allclose(gray.flatten(1).sum(1), torch.zeros(64, dtype=torch.float64), atol=1e-6)  # zero mean
+    assert torch.allclose(gray.flatten(1).norm(dim=1), torch.ones(64, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(w[0::2], -w[1::2])  # both signs of every filter
+    # thin vertical stripes (period 3 px) excite the filters across x far more than those across y
+    x = torch.arange(64.0)
+    stripes = (0.5 + 0.4 * torch.cos(2 * math.pi * x / 3)).expand(1, 3, 64, 64)
+    resp = bank(stripes)[0][0, :, 8:-8, 8:-8].mean(dim=(1, 2))  # scale 1, interior
+    across_x, across_y = resp[0:4].sum(), resp[16:20].sum()  # wavelength 3: orientation 0 and 90 degrees
+    assert across_x > 20 * across_y
+    # the loss: vertical strands against the same strands turned 90 degrees, against themselves
+    term = build_term({"type": "texture", "bank": "gabor", "window": 16})
+    assert term.label() == "Gabor texture (16 px tiles)"
+    turned = stripes.transpose(2, 3).contiguous()
+    assert float(term(LossContext(stripes, stripes, 4, None))) == 0.0
+    assert float(term(LossContext(turned, stripes, 4, None))) > 0
+    random_term = build_term({"type": "texture", "window": 16})
+    assert random_term.label() == "random-filter texture (16 px tiles)"
+    with pytest.raises(ValueError, match="bank must be"):
+        build_term({"type": "texture", "bank": "vgg"})
+
+
 def test_overshoot_loss_finds_a_drawn_halo_and_ignores_blur_and_texture_in_range():
     from srgan.artifacts import edge_overshoot
     from srgan.losses.functional import overshoot_loss

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import functional as L
-from .texture import RandomFilterBank, texture_loss
+from .texture import GaborFilterBank, RandomFilterBank, texture_loss
 
 __all__ = [
     "LossContext",
@@ -163,7 +163,9 @@ class TextureLoss(LossTerm):
     """Local texture statistics without ImageNet weights (:mod:`~srgan.losses.texture`): L1 between
     the Gram matrices of SR's and HR's responses to ``filters`` fixed random ``kernel`` px filters
     (seed ``seed``) at image scales 1, 2 and 4, per ``window`` px tile (Ustyuzhaninov et al. 2017;
-    EnhanceNet's patch-wise texture loss, Sajjadi et al. 2017)."""
+    EnhanceNet's patch-wise texture loss, Sajjadi et al. 2017). ``bank: gabor`` uses oriented
+    Gabor filters on luma instead (:class:`~srgan.losses.texture.GaborFilterBank`; ``filters``,
+    ``kernel`` and ``seed`` then do not apply)."""
 
     default_name = "texture"
 
@@ -175,15 +177,18 @@ class TextureLoss(LossTerm):
         kernel: int = 5,
         window: int = 32,
         seed: int = 0,
+        bank: str = "random",
     ) -> None:
         super().__init__(weight, name)
         if filters < 1 or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"filters must be >= 1 and kernel odd, got {filters} and {kernel}")
-        self.window = window
-        self.bank = RandomFilterBank(filters, kernel, seed=seed)
+        if bank not in ("random", "gabor"):
+            raise ValueError(f"bank must be 'random' or 'gabor', got {bank!r}")
+        self.window, self.kind = window, bank
+        self.bank = RandomFilterBank(filters, kernel, seed=seed) if bank == "random" else GaborFilterBank()
 
     def label(self) -> str:
-        return f"random-filter texture ({self.window} px tiles)"
+        return f"{'random-filter' if self.kind == 'random' else 'Gabor'} texture ({self.window} px tiles)"
 
     def check(self, cfg) -> None:
         if not 4 <= self.window <= cfg.data.min_crop:
