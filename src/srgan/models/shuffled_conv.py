@@ -10,9 +10,9 @@ Used by inference (:class:`srgan.models.fast.FusedTail`) and by training (``Gene
 where the gradient flows back to the original weight through the gather.
 
 ``out_multiple`` pads the output channels with zero filters to a multiple (the caller drops them
-before the shuffle): oneDNN's AVX2 and AVX-512 kernels block output channels by 16, and a
-256 -> 12 conv ran 1.27x slower than the same conv with 16 outputs on an AVX2 CPU
-(``python benchmarks/inference.py --tail``).
+before the shuffle): oneDNN's AVX2 convolution blocks output channels by 16 (its weights are
+laid out ``Acdb16a``), and a 256 -> 12 conv ran 1.25x slower than the same conv with 16 outputs
+on an AVX2 CPU (``python benchmarks/inference.py --tail``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 
 __all__ = ["shuffled_kernel_size", "shuffled_conv_weight", "shuffled_conv_bias", "OUT_MULTIPLE"]
 
-OUT_MULTIPLE = 16  # output-channel block of oneDNN's CPU convolution kernels
+OUT_MULTIPLE = 16  # output-channel block of oneDNN's AVX2 convolution
 
 
 def shuffled_kernel_size(k: int, r: int) -> int:
