@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -62,19 +63,29 @@ def peak_gflops(threads: int, n: int = 4096, repeats: int = 5) -> tuple[float, f
     conv = torch.nn.Conv2d(64, 64, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
     x = torch.rand(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
 
-    def best(f, flops: float) -> float:
-        f()
-        t_best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            f()
-            t_best = min(t_best, time.perf_counter() - t)
-        return flops / t_best / 1e9
-
     with torch.inference_mode():
-        mm = best(lambda: a @ b, 2 * n**3)
-        cv = best(lambda: conv(x), 2 * 64 * 64 * 9 * 256 * 256)
+        mm = 2 * n**3 / best_seconds(lambda: a @ b, repeats) / 1e9
+        cv = 2 * 64 * 64 * 9 * 256 * 256 / best_seconds(lambda: conv(x), repeats) / 1e9
     return max(mm, cv), mm, cv
+
+
+def best_seconds(f, repeats: int) -> float:
+    """Fastest of ``repeats`` timed calls of ``f`` after one warm-up call."""
+    f()
+    t_best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        t_best = min(t_best, time.perf_counter() - t)
+    return t_best
+
+
+def fma_peak_fn():
+    """``benchmarks/fma_peak.py``'s ``fma_peak`` (this folder is not a package)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fma_peak import fma_peak
+
+    return fma_peak
 
 
 def model(blocks: int) -> Generator:
@@ -187,12 +198,9 @@ print(json.dumps(out))
 
 def end_to_end(threads: int, repeats: int, sizes=(64, 256)) -> None:
     """The --e2e table (see the module docstring)."""
-    import os
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from fma_peak import fma_peak
-
     from srgan.hardware import cpu_flags
+
+    fma_peak = fma_peak_fn()
 
     gflop_per_mp = 2 * macs_per_output_pixel(Generator(4, 16)) * 1e6 / 1e9
     native = "avx512" if "avx512f" in cpu_flags() else "avx2"
@@ -269,12 +277,9 @@ def tail_padding(threads: int, repeats: int, size: int = 256) -> None:
 
 def layers(threads: int, repeats: int, size: int = 256) -> None:
     """The --layers table (see the module docstring)."""
-    import os
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from fma_peak import fma_peak
-
     from srgan.hardware import cpu_flags
+
+    fma_peak = fma_peak_fn()
 
     torch.set_num_threads(threads)
     fast = FastGenerator(model(16)).to(memory_format=torch.channels_last)
@@ -295,12 +300,7 @@ def layers(threads: int, repeats: int, size: int = 256) -> None:
     with torch.inference_mode():
         for name, conv, res, count in cases:
             x = torch.rand(1, conv.in_channels, res, res).contiguous(memory_format=torch.channels_last)
-            conv(x)
-            best = float("inf")
-            for _ in range(repeats):
-                t = time.perf_counter()
-                conv(x)
-                best = min(best, time.perf_counter() - t)
+            best = best_seconds(lambda: conv(x), repeats)  # called within this iteration
             k = conv.kernel_size[0] * conv.kernel_size[1]
             flops = 2 * conv.in_channels * conv.out_channels * k * res * res
             rows.append((name, res, best, flops, count))
@@ -327,24 +327,14 @@ def main() -> int:
     ap.add_argument("--tail", action="store_true", help="only the fused tail's output padding, 12 against 16 channels")
     ap.add_argument("--layers", action="store_true", help="only the per-layer table of the fast generator's convs")
     args = ap.parse_args()
-    if args.layers:
-        from srgan.hardware import isa_report
+    only = {"layers": layers, "tail": tail_padding, "e2e": end_to_end}
+    for flag, table in only.items():
+        if getattr(args, flag):
+            from srgan.hardware import isa_report
 
-        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
-        layers(args.threads, args.repeats)
-        return 0
-    if args.tail:
-        from srgan.hardware import isa_report
-
-        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
-        tail_padding(args.threads, args.repeats)
-        return 0
-    if args.e2e:
-        from srgan.hardware import isa_report
-
-        print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
-        end_to_end(args.threads, args.repeats)
-        return 0
+            print(f"torch {torch.__version__}, {args.threads} threads\nmachine: {isa_report()}")
+            table(args.threads, args.repeats)
+            return 0
     torch.set_num_threads(args.threads)
     peak, mm, cv = peak_gflops(args.threads)
     print(

@@ -184,11 +184,12 @@ class TextureLoss(LossTerm):
             raise ValueError(f"filters must be >= 1 and kernel odd, got {filters} and {kernel}")
         if bank not in ("random", "gabor"):
             raise ValueError(f"bank must be 'random' or 'gabor', got {bank!r}")
-        self.window, self.kind = window, bank
+        self.window = window
         self.bank = RandomFilterBank(filters, kernel, seed=seed) if bank == "random" else GaborFilterBank()
 
     def label(self) -> str:
-        return f"{'random-filter' if self.kind == 'random' else 'Gabor'} texture ({self.window} px tiles)"
+        kind = "Gabor" if isinstance(self.bank, GaborFilterBank) else "random-filter"
+        return f"{kind} texture ({self.window} px tiles)"
 
     def check(self, cfg) -> None:
         if not 4 <= self.window <= cfg.data.min_crop:

@@ -20,23 +20,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RandomFilterBank", "GaborFilterBank", "local_gram", "texture_loss"]
+__all__ = ["FilterBank", "RandomFilterBank", "GaborFilterBank", "local_gram", "texture_loss"]
 
 LUMA = (0.299, 0.587, 0.114)
 
 
-class RandomFilterBank(nn.Module):
-    """``filters`` fixed random ``kernel`` x ``kernel`` RGB filters (seeded, zero mean, unit L2 norm),
-    applied to the image average-pooled by each of ``scales``, each followed by a ReLU.
-    Zero-mean filters answer to texture and edges, not to flat colour."""
+class FilterBank(nn.Module):
+    """Fixed (F, 3, k, k) filters applied to the image average-pooled by each of ``scales``, each
+    followed by a ReLU. The texture term's front end; subclasses choose the filters."""
 
-    def __init__(self, filters: int = 32, kernel: int = 5, scales: tuple[int, ...] = (1, 2, 4), seed: int = 0) -> None:
+    def __init__(self, weight: torch.Tensor, scales: tuple[int, ...]) -> None:
         super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        w = torch.randn(filters, 3, kernel, kernel, generator=g)
-        w = w - w.mean(dim=(1, 2, 3), keepdim=True)
-        w = w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-        self.register_buffer("weight", w, persistent=False)
+        self.register_buffer("weight", weight.float(), persistent=False)
         self.scales = tuple(int(s) for s in scales)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -49,7 +44,18 @@ class RandomFilterBank(nn.Module):
         return out
 
 
-class GaborFilterBank(RandomFilterBank):
+class RandomFilterBank(FilterBank):
+    """``filters`` fixed random ``kernel`` x ``kernel`` RGB filters (seeded, zero mean, unit L2 norm).
+    Zero-mean filters answer to texture and edges, not to flat colour."""
+
+    def __init__(self, filters: int = 32, kernel: int = 5, scales: tuple[int, ...] = (1, 2, 4), seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        w = torch.randn(filters, 3, kernel, kernel, generator=g)
+        w = w - w.mean(dim=(1, 2, 3), keepdim=True)
+        super().__init__(w / w.flatten(1).norm(dim=1).view(-1, 1, 1, 1), scales)
+
+
+class GaborFilterBank(FilterBank):
     """Even and odd Gabor filters on luma, ``orientations`` angles x ``wavelengths`` (px), both signs
     (so that the ReLU keeps dark and bright lines apart): ``4 * orientations * len(wavelengths)``
     filters of ``kernel`` px, zero mean and unit L2 norm, at each of ``scales``. Envelope sigma is
@@ -62,24 +68,21 @@ class GaborFilterBank(RandomFilterBank):
         kernel: int = 9,
         scales: tuple[int, ...] = (1, 2, 4),
     ) -> None:
-        nn.Module.__init__(self)
         r = torch.arange(kernel, dtype=torch.float64) - kernel // 2
         yy, xx = torch.meshgrid(r, r, indexing="ij")
         filters = []
         for lam in wavelengths:
-            sigma = lam / 2
+            envelope = torch.exp(-(xx**2 + yy**2) / (2 * (lam / 2) ** 2))
             for i in range(orientations):
-                theta = torch.pi * i / orientations
-                u = xx * torch.cos(torch.tensor(theta)) + yy * torch.sin(torch.tensor(theta))
-                envelope = torch.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+                theta = torch.tensor(torch.pi * i / orientations, dtype=torch.float64)
+                u = xx * torch.cos(theta) + yy * torch.sin(theta)
                 for phase in (torch.cos, torch.sin):
                     g = envelope * phase(2 * torch.pi * u / lam)
                     g = g - g.mean()
                     g = g / g.norm()
                     filters += [g, -g]
-        gray = torch.stack(filters)[:, None] * torch.tensor(LUMA, dtype=torch.float64)[None, :, None, None]
-        self.register_buffer("weight", gray.float(), persistent=False)
-        self.scales = tuple(int(s) for s in scales)
+        luma = torch.tensor(LUMA, dtype=torch.float64)[None, :, None, None]
+        super().__init__(torch.stack(filters)[:, None] * luma, scales)
 
 
 def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
