@@ -688,6 +688,45 @@ def test_gabor_texture_bank_is_oriented_and_tells_strands_from_their_rotation():
         build_term({"type": "texture", "bank": "vgg"})
 
 
+def test_trained_feature_bank_is_a_frozen_copy_that_stays_in_eval_and_sees_lost_texture():
+    from srgan.losses.registry import build_term
+    from srgan.losses.terms import LossContext
+    from srgan.losses.texture import TrainedFeatureBank
+    from srgan.models.generator import Generator
+
+    torch.manual_seed(0)
+    g = Generator(scale=4, num_blocks=3)
+    for m in g.modules():  # BatchNorm statistics that a training-mode forward would change
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    bank = TrainedFeatureBank(g, depth=2)
+    assert len(bank.net) == 3 and bank.scales == (1, 2, 4)  # head + two blocks
+    assert not any(p.requires_grad for p in bank.parameters())
+    assert bank.net[0][0].weight.data_ptr() != g.head[0].weight.data_ptr()  # a copy
+    bank.train()
+    assert not bank.training and not bank.net[1].bn1.training
+    before = bank.net[1].bn1.running_mean.clone()
+    x = torch.rand(2, 3, 32, 32)
+    feats = bank(x)
+    assert [f.shape[-1] for f in feats] == [32, 16, 8] and feats[0].shape[1] == 64
+    assert torch.equal(bank.net[1].bn1.running_mean, before)
+    with pytest.raises(ValueError, match="depth must be"):
+        TrainedFeatureBank(g, depth=4)
+    # through the registry, from a packaged model: zero on HR, more for less texture, gradients reach SR
+    term = build_term({"type": "texture", "bank": "trained", "source": "srresnet-x4", "depth": 1, "window": 16})
+    assert term.label() == "srresnet-x4 head + 1 block texture (16 px tiles)"
+    gen = torch.Generator().manual_seed(1)
+    hr = (0.5 + 0.2 * torch.randn(2, 3, 64, 64, generator=gen)).clamp(0, 1)
+    blurred = torch.nn.functional.avg_pool2d(hr, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    flat = torch.full_like(hr, 0.5)
+    assert float(term(LossContext(hr, hr, 4, None))) == 0.0
+    assert float(term(LossContext(flat, hr, 4, None))) > float(term(LossContext(blurred, hr, 4, None))) > 0
+    sr = blurred.clone().requires_grad_(True)
+    term(LossContext(sr, hr, 4, None)).backward()
+    assert sr.grad is not None and float(sr.grad.abs().sum()) > 0
+
+
 def test_overshoot_loss_finds_a_drawn_halo_and_ignores_blur_and_texture_in_range():
     from srgan.artifacts import edge_overshoot
     from srgan.losses.functional import overshoot_loss

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import functional as L
-from .texture import GaborFilterBank, RandomFilterBank, texture_loss
+from .texture import GaborFilterBank, RandomFilterBank, TrainedFeatureBank, texture_loss
 
 __all__ = [
     "LossContext",
@@ -165,7 +165,9 @@ class TextureLoss(LossTerm):
     (seed ``seed``) at image scales 1, 2 and 4, per ``window`` px tile (Ustyuzhaninov et al. 2017;
     EnhanceNet's patch-wise texture loss, Sajjadi et al. 2017). ``bank: gabor`` uses oriented
     Gabor filters on luma instead (:class:`~srgan.losses.texture.GaborFilterBank`; ``filters``,
-    ``kernel`` and ``seed`` then do not apply)."""
+    ``kernel`` and ``seed`` then do not apply); ``bank: trained`` the head and first ``depth``
+    residual blocks of the packaged SRResNet ``source``, features we trained on our own images
+    (:class:`~srgan.losses.texture.TrainedFeatureBank`)."""
 
     default_name = "texture"
 
@@ -178,18 +180,26 @@ class TextureLoss(LossTerm):
         window: int = 32,
         seed: int = 0,
         bank: str = "random",
+        source: str = "srresnet-x4",
+        depth: int = 2,
     ) -> None:
         super().__init__(weight, name)
         if filters < 1 or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"filters must be >= 1 and kernel odd, got {filters} and {kernel}")
-        if bank not in ("random", "gabor"):
-            raise ValueError(f"bank must be 'random' or 'gabor', got {bank!r}")
+        if bank not in ("random", "gabor", "trained"):
+            raise ValueError(f"bank must be 'random', 'gabor' or 'trained', got {bank!r}")
         self.window = window
-        self.bank = RandomFilterBank(filters, kernel, seed=seed) if bank == "random" else GaborFilterBank()
+        if bank == "trained":
+            from ..hub import load_generator
+
+            self.bank = TrainedFeatureBank(load_generator(source)[0], depth)
+            self.kind = f"{source} head + {depth} block{'' if depth == 1 else 's'}"
+        else:
+            self.bank = RandomFilterBank(filters, kernel, seed=seed) if bank == "random" else GaborFilterBank()
+            self.kind = "Gabor" if bank == "gabor" else "random-filter"
 
     def label(self) -> str:
-        kind = "Gabor" if isinstance(self.bank, GaborFilterBank) else "random-filter"
-        return f"{kind} texture ({self.window} px tiles)"
+        return f"{self.kind} texture ({self.window} px tiles)"
 
     def check(self, cfg) -> None:
         if not 4 <= self.window <= cfg.data.min_crop:

@@ -12,15 +12,21 @@ HR pixels) of SR is compared with that of HR (L1).
 several orientations and wavelengths on luma, each with both signs, the front end of Portilla and
 Simoncelli's texture statistics (IJCV 2000). Fur, grass and bark differ from blobs in exactly what
 such filters measure: energy concentrated in one orientation, at a thin wavelength.
+
+:class:`TrainedFeatureBank` uses filters that we trained ourselves, on our own images: the head and
+the first residual blocks of a packaged SRResNet (frozen), whose features were learned to describe
+natural LR structure for upsampling; no ImageNet weights.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FilterBank", "RandomFilterBank", "GaborFilterBank", "local_gram", "texture_loss"]
+__all__ = ["FilterBank", "RandomFilterBank", "GaborFilterBank", "TrainedFeatureBank", "local_gram", "texture_loss"]
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -85,6 +91,33 @@ class GaborFilterBank(FilterBank):
         super().__init__(torch.stack(filters)[:, None] * luma, scales)
 
 
+class TrainedFeatureBank(nn.Module):
+    """Features of a trained SRResNet: its head (9x9 conv + PReLU) and first ``depth`` residual
+    blocks, frozen and in eval mode, applied to the image average-pooled by each of ``scales``.
+    The network was trained on LR images, so scale 4 shows it what it learned on and scales 1-2
+    apply the same filters to finer detail. ``generator`` is copied, not shared."""
+
+    def __init__(self, generator: nn.Module, depth: int = 2, scales: tuple[int, ...] = (1, 2, 4)) -> None:
+        super().__init__()
+        body = getattr(generator, "body", None)
+        if body is None or not hasattr(generator, "head"):
+            raise ValueError("the trained feature bank needs an SRResNet-style generator (head and body)")
+        if not 0 <= depth <= len(body):
+            raise ValueError(f"depth must be from 0 to the generator's {len(body)} blocks, got {depth}")
+        self.net = nn.Sequential(copy.deepcopy(generator.head), *copy.deepcopy(list(body)[:depth]))
+        self.net.requires_grad_(False)
+        self.scales = tuple(int(s) for s in scales)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> TrainedFeatureBank:
+        """Always eval: BatchNorm keeps the statistics it was trained with."""
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One feature map per scale, at that scale's resolution."""
+        return [self.net(F.avg_pool2d(x, s) if s > 1 else x) for s in self.scales]
+
+
 def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
     """Gram matrices of the non-overlapping ``window`` x ``window`` tiles of ``feat`` (B, C, H, W),
     normalised by the tile's pixel count: (B, tiles, C, C). A partial last row/column of tiles is
@@ -98,7 +131,7 @@ def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
     return t @ t.transpose(-1, -2) / (window * window)
 
 
-def texture_loss(sr: torch.Tensor, hr: torch.Tensor, bank: RandomFilterBank, window: int) -> torch.Tensor:
+def texture_loss(sr: torch.Tensor, hr: torch.Tensor, bank: nn.Module, window: int) -> torch.Tensor:
     """Mean L1 distance between the local Gram matrices of SR and HR at every scale of ``bank``;
     ``window`` is in HR pixels (``window / s`` at scale ``s``, at least 4)."""
     with torch.no_grad():
