@@ -26,28 +26,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FilterBank", "RandomFilterBank", "GaborFilterBank", "TrainedFeatureBank", "local_gram", "texture_loss"]
+__all__ = [
+    "TextureBank",
+    "FilterBank",
+    "RandomFilterBank",
+    "GaborFilterBank",
+    "TrainedFeatureBank",
+    "local_gram",
+    "texture_loss",
+]
 
 LUMA = (0.299, 0.587, 0.114)
 
 
-class FilterBank(nn.Module):
-    """Fixed (F, 3, k, k) filters applied to the image average-pooled by each of ``scales``, each
-    followed by a ReLU. The texture term's front end; subclasses choose the filters."""
+class TextureBank(nn.Module):
+    """The texture term's front end: :meth:`respond` applied to the image average-pooled by each
+    of ``scales``; subclasses choose the response."""
 
-    def __init__(self, weight: torch.Tensor, scales: tuple[int, ...]) -> None:
+    def __init__(self, scales: tuple[int, ...]) -> None:
         super().__init__()
-        self.register_buffer("weight", weight.float(), persistent=False)
         self.scales = tuple(int(s) for s in scales)
 
+    def respond(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """One ReLU feature map per scale, at that scale's resolution (reflect-padded, same size)."""
+        """One feature map per scale, at that scale's resolution."""
+        return [self.respond(F.avg_pool2d(x, s) if s > 1 else x) for s in self.scales]
+
+
+class FilterBank(TextureBank):
+    """Fixed (F, 3, k, k) filters, each followed by a ReLU (reflect-padded, same size); subclasses
+    choose the filters."""
+
+    def __init__(self, weight: torch.Tensor, scales: tuple[int, ...]) -> None:
+        super().__init__(scales)
+        self.register_buffer("weight", weight.float(), persistent=False)
+
+    def respond(self, x: torch.Tensor) -> torch.Tensor:
         pad = self.weight.shape[-1] // 2
-        out = []
-        for s in self.scales:
-            xs = F.avg_pool2d(x, s) if s > 1 else x
-            out.append(F.relu(F.conv2d(F.pad(xs, (pad,) * 4, mode="reflect"), self.weight.to(xs.dtype))))
-        return out
+        return F.relu(F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), self.weight.to(x.dtype)))
 
 
 class RandomFilterBank(FilterBank):
@@ -91,14 +109,14 @@ class GaborFilterBank(FilterBank):
         super().__init__(torch.stack(filters)[:, None] * luma, scales)
 
 
-class TrainedFeatureBank(nn.Module):
+class TrainedFeatureBank(TextureBank):
     """Features of a trained SRResNet: its head (9x9 conv + PReLU) and first ``depth`` residual
-    blocks, frozen and in eval mode, applied to the image average-pooled by each of ``scales``.
-    The network was trained on LR images, so scale 4 shows it what it learned on and scales 1-2
-    apply the same filters to finer detail. ``generator`` is copied, not shared."""
+    blocks, frozen and in eval mode. The network was trained on LR images, so scale 4 shows it
+    what it learned on and scales 1-2 apply the same filters to finer detail. ``generator`` is
+    copied, not shared."""
 
     def __init__(self, generator: nn.Module, depth: int = 2, scales: tuple[int, ...] = (1, 2, 4)) -> None:
-        super().__init__()
+        super().__init__(scales)
         body = getattr(generator, "body", None)
         if body is None or not hasattr(generator, "head"):
             raise ValueError("the trained feature bank needs an SRResNet-style generator (head and body)")
@@ -106,16 +124,14 @@ class TrainedFeatureBank(nn.Module):
             raise ValueError(f"depth must be from 0 to the generator's {len(body)} blocks, got {depth}")
         self.net = nn.Sequential(copy.deepcopy(generator.head), *copy.deepcopy(list(body)[:depth]))
         self.net.requires_grad_(False)
-        self.scales = tuple(int(s) for s in scales)
-        super().train(False)
+        self.eval()
 
     def train(self, mode: bool = True) -> TrainedFeatureBank:
         """Always eval: BatchNorm keeps the statistics it was trained with."""
         return super().train(False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """One feature map per scale, at that scale's resolution."""
-        return [self.net(F.avg_pool2d(x, s) if s > 1 else x) for s in self.scales]
+    def respond(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
@@ -131,7 +147,7 @@ def local_gram(feat: torch.Tensor, window: int) -> torch.Tensor:
     return t @ t.transpose(-1, -2) / (window * window)
 
 
-def texture_loss(sr: torch.Tensor, hr: torch.Tensor, bank: nn.Module, window: int) -> torch.Tensor:
+def texture_loss(sr: torch.Tensor, hr: torch.Tensor, bank: TextureBank, window: int) -> torch.Tensor:
     """Mean L1 distance between the local Gram matrices of SR and HR at every scale of ``bank``;
     ``window`` is in HR pixels (``window / s`` at scale ``s``, at least 4)."""
     with torch.no_grad():
